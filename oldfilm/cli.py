@@ -1,0 +1,202 @@
+"""The command line: the one place where exceptions become messages and exit codes.
+
+Exit codes: 0 done; 1 processing failed (ffmpeg, model, disk); 2 bad command line or input;
+130 interrupted (Ctrl-C). Set OLDFILM_DEBUG=1 to see tracebacks.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from . import __version__, options, weights
+from .errors import BadInput, OldfilmError
+from .video import probe
+from .video.writer import CONTAINERS
+
+
+class OldfilmGroup(click.Group):
+    """Turns every known error into one line and an exit code; Ctrl-C into exit 130."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except OldfilmError as e:
+            if os.environ.get("OLDFILM_DEBUG"):
+                raise
+            click.echo(f"oldfilm: error: {e}", err=True)
+            ctx.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo("\noldfilm: interrupted; no partial output was left", err=True)
+            ctx.exit(130)
+        except Exception as e:
+            if os.environ.get("OLDFILM_DEBUG"):
+                raise
+            click.echo(f"oldfilm: unexpected error: {type(e).__name__}: {e} "
+                       "(run again with OLDFILM_DEBUG=1 for the traceback, and please report it)", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=OldfilmGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="oldfilm")
+def cli():
+    """Bring old black-and-white films back to life.
+
+    \b
+    Examples:
+      oldfilm colorize movie.mp4               # writes movie.colorized.mp4, sound kept
+      oldfilm colorize a.mkv b.avi -o done/    # several films into a folder
+      oldfilm info movie.mp4                   # what a film holds
+      oldfilm models                           # installed models and their scores
+    """
+
+
+def output_for(input: Path, output: str | None, suffix: str, many: bool) -> Path:
+    """Where INPUT's result goes: ``-o`` file or folder, else ``NAME.<suffix>.EXT`` beside it."""
+    ext = input.suffix if input.suffix.lower() in CONTAINERS else ".mkv"
+    name = f"{input.stem}.{suffix}{ext}"
+    if output is None:
+        return input.with_name(name)
+    out = Path(output)
+    if out.is_dir():
+        return out / name
+    if many:
+        raise BadInput(f"-o {output} must be an existing folder when several films are given")
+    if out.suffix == "":
+        raise BadInput(f"-o {output}: give a file name with an extension ({', '.join(sorted(CONTAINERS))}) or an existing folder")
+    return out
+
+
+def run_films(inputs: tuple[str, ...], stages_factory, suffix: str, opts: dict) -> None:
+    """Process each film with a fresh pipeline of the same stages (the shared path of commands)."""
+    from .pipeline import Pipeline
+
+    films = [Path(i) for i in inputs]
+    plans = []
+    for film in films:
+        info = probe(film)
+        out = output_for(film, opts["output"], suffix, many=len(films) > 1)
+        if out.exists() and not opts["overwrite"]:
+            raise BadInput(f"{out} exists: pass --overwrite to replace it, or choose another -o")
+        plans.append((film, info, out))
+    pipe = Pipeline(stages_factory(), device=opts["device"], batch_size=opts["batch_size"],
+                    precision=opts["precision"], progress=not opts["quiet"])
+    if not opts["quiet"]:
+        click.echo(f"oldfilm: {pipe.describe()}", err=True)
+    for film, info, out in plans:
+        for stage in pipe.stages:
+            stage.reset()
+        result = pipe.run(film, out, crf=opts["crf"], preset=opts["preset"], overwrite=opts["overwrite"], info=info)
+        if abs(result.frames_out - info.frames) > 1:
+            click.echo(f"oldfilm: warning: {film.name}: its index lists {info.frames} frames but "
+                       f"{result.frames_out} could be decoded (a damaged file?)", err=True)
+        if not opts["quiet"]:
+            click.echo(f"wrote {out} ({result.frames_out} frames in {result.seconds:.1f} s, "
+                       f"{result.fps:.1f} frames/s)", err=True)
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@options.model
+@options.render_size
+@options.processing
+def colorize(inputs, model, render_size, **opts):
+    """Colorize black-and-white films; sound, subtitles and chapters are copied unchanged.
+
+    The model predicts colour at a small size and the film's own full-resolution luma is kept,
+    so detail and grain are untouched. Output goes to a hidden partial file that is renamed only
+    when complete.
+
+    \b
+    Examples:
+      oldfilm colorize movie.mp4
+      oldfilm colorize movie.mkv -o restored.mp4 --crf 16
+      oldfilm colorize reel1.mp4 reel2.mp4 -o out/ --device cuda --batch-size 32
+      oldfilm colorize -- -leading-dash.mp4
+    """
+    from .stages.colorize import Colorize
+
+    name = model or weights.default("colorize")
+    weights.get(name)   # an unknown name fails before any work
+
+    def stages():
+        return [Colorize(name, render_size=render_size, models_dir=opts["models_dir"])]
+
+    run_films(inputs, stages, "colorized", opts)
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def info(inputs, as_json):
+    """Show what a film holds: size, exact frame rate, frames, duration, streams.
+
+    \b
+    Example:
+      oldfilm info movie.mp4
+    """
+    found = [probe(i).describe() for i in inputs]
+    if as_json:
+        click.echo(json.dumps(found if len(found) > 1 else found[0], indent=2))
+        return
+    for d in found:
+        click.echo(d.pop("path"))
+        streams = d.pop("streams")
+        for k, v in d.items():
+            click.echo(f"  {k:20} {v}")
+        for s in streams:
+            click.echo(f"  stream {s}")
+
+
+@cli.command()
+@click.argument("name", required=False)
+@options.models_dir
+def models(name, models_dir):
+    """List the models oldfilm knows, or show one model's card.
+
+    \b
+    Examples:
+      oldfilm models
+      oldfilm models colornet-v1
+    """
+    if name:
+        weights.get(name)
+        text = weights.card(name, models_dir)
+        if text is None:
+            raise BadInput(f"model {name} is not installed, so it has no card here")
+        click.echo(text)
+        return
+    click.echo(f"{'name':16} {'task':10} {'default':8} {'installed':10} licence")
+    for entry in weights.REGISTRY.values():
+        path = weights.find(entry.name, models_dir)
+        default = "yes" if weights.DEFAULTS.get(entry.task) == entry.name else ""
+        click.echo(f"{entry.name:16} {entry.task:10} {default:8} {'yes' if path else 'no':10} {entry.license}")
+        card = weights.card(entry.name, models_dir) or ""
+        for line in card.splitlines():
+            if line.lower().startswith("metrics:"):
+                click.echo(f"    {line}")
+
+
+class _LazyTrain(click.Group):
+    """`oldfilm train ...`: the training code is imported only when asked for."""
+
+    def _group(self) -> click.Group:
+        from .train import train
+        return train
+
+    def list_commands(self, ctx):
+        return self._group().list_commands(ctx)
+
+    def get_command(self, ctx, name):
+        return self._group().get_command(ctx, name)
+
+
+cli.add_command(_LazyTrain("train", help="Train oldfilm's own models (see each model card for the recipe)."))
+
+
+def main() -> None:
+    cli(prog_name="oldfilm")

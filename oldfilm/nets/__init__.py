@@ -1,0 +1,1 @@
+"""nn.Module definitions. Builders take their configuration as keywords; no file I/O here."""

@@ -1,0 +1,1 @@
+"""Pure tensor functions: colour spaces, resizing. No I/O, no models."""

@@ -1,0 +1,54 @@
+"""Colour-space conversions on (..., 3, H, W) tensors.
+
+sRGB values are in [0, 1]; CIE L*a*b* uses D65 white, L in [0, 100], a/b roughly in [-110, 110].
+Y'CbCr is BT.601 full range with Y' in [0, 1] and Cb/Cr in [-0.5, 0.5].
+"""
+from __future__ import annotations
+
+import torch
+
+_RGB2XYZ = torch.tensor([[0.412453, 0.357580, 0.180423],
+                         [0.212671, 0.715160, 0.072169],
+                         [0.019334, 0.119193, 0.950227]])
+_WHITE = torch.tensor([0.950456, 1.0, 1.088754])
+_RGB2YCC = torch.tensor([[0.299, 0.587, 0.114],
+                         [-0.168736, -0.331264, 0.5],
+                         [0.5, -0.418688, -0.081312]])
+_EPS = 216 / 24389
+_KAPPA = 24389 / 27
+
+
+def _mix(m: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    return torch.einsum("ij,...jhw->...ihw", m.to(x.device, x.dtype), x)
+
+
+def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
+    rgb = rgb.clamp(0, 1)
+    lin = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+    xyz = _mix(_RGB2XYZ, lin) / _WHITE.to(rgb.device, rgb.dtype).view(3, 1, 1)
+    f = torch.where(xyz > _EPS, xyz.clamp(min=1e-12) ** (1 / 3), (_KAPPA * xyz + 16) / 116)
+    fx, fy, fz = f.unbind(-3)
+    return torch.stack([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)], dim=-3)
+
+
+def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
+    L, a, b = lab.unbind(-3)
+    fy = (L + 16) / 116
+    f = torch.stack([fy + a / 500, fy, fy - b / 200], dim=-3)
+    xyz = torch.where(f ** 3 > _EPS, f ** 3, (116 * f - 16) / _KAPPA)
+    xyz = xyz * _WHITE.to(lab.device, lab.dtype).view(3, 1, 1)
+    lin = _mix(torch.linalg.inv(_RGB2XYZ).to(lab.device, lab.dtype), xyz).clamp(0, 1)
+    return torch.where(lin > 0.0031308, 1.055 * lin.clamp(min=1e-12) ** (1 / 2.4) - 0.055, 12.92 * lin).clamp(0, 1)
+
+
+def rgb_to_ycbcr(rgb: torch.Tensor) -> torch.Tensor:
+    return _mix(_RGB2YCC, rgb)
+
+
+def ycbcr_to_rgb(ycc: torch.Tensor) -> torch.Tensor:
+    return _mix(torch.linalg.inv(_RGB2YCC), ycc).clamp(0, 1)
+
+
+def luma(rgb: torch.Tensor) -> torch.Tensor:
+    """BT.601 Y' of an RGB tensor, keeping the channel dim: (..., 1, H, W)."""
+    return rgb_to_ycbcr(rgb)[..., :1, :, :]

@@ -1,0 +1,55 @@
+"""Every command-line option, declared once with its default (one table), reused by commands."""
+from __future__ import annotations
+
+import click
+
+from .video.writer import CONTAINERS
+
+DEFAULTS = {
+    "device": "auto",
+    "batch_size": 8,
+    "precision": "auto",
+    "crf": 18,
+    "preset": "medium",
+}
+
+PRESETS = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
+
+output = click.option(
+    "-o", "--output", type=click.Path(dir_okay=True, path_type=str), default=None,
+    help="Output file, or an existing folder. Default: INPUT's name + '.colorized' beside it, "
+         f"same container (one of {', '.join(sorted(CONTAINERS))}; others become .mkv).")
+overwrite = click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+quiet = click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary; errors only.")
+device = click.option(
+    "--device", default=DEFAULTS["device"], show_default=True, metavar="auto|cpu|cuda[:N]|mps",
+    help="Where the models run. auto: the first GPU if there is one, else the CPU.")
+batch_size = click.option(
+    "--batch-size", type=click.IntRange(1, 256), default=DEFAULTS["batch_size"], show_default=True,
+    help="Frames per batch: larger is faster on a GPU and uses more memory.")
+precision = click.option(
+    "--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default=DEFAULTS["precision"],
+    show_default=True, help="Arithmetic precision. auto: fp16 on a GPU, fp32 on the CPU.")
+crf = click.option(
+    "--crf", type=click.IntRange(0, 51), default=DEFAULTS["crf"], show_default=True,
+    help="H.264 quality: 0 is lossless, 18 looks like the input, higher is smaller.")
+preset = click.option(
+    "--preset", type=click.Choice(PRESETS), default=DEFAULTS["preset"], show_default=True,
+    help="H.264 speed preset: faster makes bigger files.")
+models_dir = click.option(
+    "--models-dir", type=click.Path(file_okay=False, path_type=str), default=None, envvar="OLDFILM_MODELS_DIR",
+    help="Folder of extra model weights (env OLDFILM_MODELS_DIR; default ~/.cache/oldfilm/models). "
+         "The models shipped with oldfilm are always available.")
+render_size = click.option(
+    "--render-size", type=click.IntRange(64, 2048), default=None,
+    help="Long side, in pixels, at which the model predicts colour (the model's default if not given). "
+         "Larger gives finer colour detail and is slower; the film's own luma is always kept at full size.")
+model = click.option("--model", default=None, metavar="NAME",
+                     help="Colorization model (see `oldfilm models`). Default: the registry's default.")
+
+
+def processing(f):
+    """The options every film-processing command takes."""
+    for opt in reversed([output, overwrite, device, batch_size, precision, crf, preset, models_dir, quiet]):
+        f = opt(f)
+    return f

@@ -1,0 +1,46 @@
+"""Colorize: predict chroma at a small render size, keep the film's own full-resolution luma."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .. import weights
+from ..ops.color import lab_to_rgb, luma, rgb_to_lab, rgb_to_ycbcr, ycbcr_to_rgb
+from . import Stage
+
+
+def render_dims(height: int, width: int, render_size: int) -> tuple[int, int]:
+    """The size the model sees: long side ``render_size``, aspect kept, both multiples of 16."""
+    scale = render_size / max(height, width)
+    return (max(16, round(height * scale / 16) * 16), max(16, round(width * scale / 16) * 16))
+
+
+class Colorize(Stage):
+    """Gray (or colour) frames in, colour frames out; the output's Y' equals the input's Y'.
+
+    The model predicts a*b* from L* at the render size (like DeOldify's render_factor: larger is
+    sharper chroma but slower); the chroma is upsampled and joined to the full-resolution luma.
+    """
+
+    name = "colorize"
+
+    def __init__(self, model: str | None = None, *, render_size: int | None = None,
+                 models_dir: str | None = None, net: torch.nn.Module | None = None):
+        self.model_name = model or weights.default("colorize")
+        entry = weights.get(self.model_name)
+        self.render_size = render_size or entry.defaults.get("render_size", 256)
+        self.net = net if net is not None else weights.load(self.model_name, models_dir=models_dir)
+
+    @torch.inference_mode()
+    def process(self, frames: torch.Tensor) -> torch.Tensor:
+        h, w = frames.shape[-2:]
+        y = luma(frames.float())
+        small = F.interpolate(y, size=render_dims(h, w, self.render_size), mode="area")
+        L = rgb_to_lab(small.expand(-1, 3, -1, -1))[:, :1]
+        ab = self.net(L).float()
+        cbcr = rgb_to_ycbcr(lab_to_rgb(torch.cat([L, ab], 1)))[:, 1:]
+        cbcr = F.interpolate(cbcr, size=(h, w), mode="bilinear", align_corners=False)
+        return ycbcr_to_rgb(torch.cat([y, cbcr], 1))
+
+    def describe(self) -> str:
+        return f"colorize(model={self.model_name}, render_size={self.render_size})"

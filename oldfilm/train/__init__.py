@@ -1,0 +1,15 @@
+"""Training commands. Only the CLI's ``train`` command imports this package; the runtime never does."""
+from __future__ import annotations
+
+import click
+
+
+@click.group(name="train", help="Train oldfilm's models.")
+def train() -> None:
+    pass
+
+
+# Commands register themselves on the group when their module is imported.
+from oldfilm.train import colorizer as _colorizer  # noqa: E402,F401
+
+__all__ = ["train"]

@@ -1,0 +1,476 @@
+"""``oldfilm train colorizer``: train ColorNet to predict CIE a*b* from L*.
+
+Data: every image (jpg/png) and video (mp4/mkv, sampled at ``--video-fps``) under ``--data``.
+Validation: a reproducible split by file (SHA-1 of the path relative to its ``--data`` root,
+never trained on) plus, optionally, whole folders given with ``--val``.
+
+Loss: smooth-L1 on a*b*, each pixel weighted by the rarity of its true colour (Zhang et al. 2016
+class rebalancing, lambda = ``--rebalance``; 1 turns it off). Plain regression averages plausible
+colours towards brown; the weights keep rare saturated colours from being ignored.
+
+The L* input is degraded like old film stock (random panchromatic/orthochromatic channel mix,
+gamma, contrast, blur, grain); the target chroma is always the clean photo's.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from tqdm import tqdm
+
+from oldfilm.metrics import colourfulness, delta_e2000
+from oldfilm.nets.colornet import ColorNet, colornet
+from oldfilm.ops.color import lab_to_rgb, rgb_to_lab
+from oldfilm.train import train
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png"}
+VIDEO_EXTS = {".mp4", ".mkv"}
+AB_BIN = 10.0  # a*b* histogram bin size for the rebalancing weights (as Zhang et al.)
+AB_RANGE = 110.0
+
+# Every option's default, defined once.
+DEFAULTS = dict(
+    steps=4000, batch_size=16, crop=160, seed=0, val_fraction=0.15, minutes=None, lr=1e-3,
+    width=16, ab_scale=110.0, max_side=640, min_scale=0.55, video_fps=1.0, rebalance=0.5,
+    render_size=352, checkpoint_minutes=5.0, threads=2,
+)
+
+
+# ----------------------------------------------------------------------------- data
+
+@dataclass
+class Item:
+    name: str          # path relative to its root (frames get "#t=SECONDS")
+    rgb: torch.Tensor  # uint8 (3, H, W)
+
+
+def find_media(root: Path) -> list[Path]:
+    exts = IMAGE_EXTS | VIDEO_EXTS
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in exts)
+
+
+def in_val_split(rel: str, fraction: float) -> bool:
+    """Deterministic file-level split: the same path always lands on the same side."""
+    h = int.from_bytes(hashlib.sha1(rel.encode("utf-8")).digest()[:8], "big")
+    return h / 2 ** 64 < fraction
+
+
+def _downscale(im: Image.Image, max_side: int) -> Image.Image:
+    s = max_side / max(im.size)
+    if s < 1:
+        im = im.resize((max(1, round(im.width * s)), max(1, round(im.height * s))), Image.LANCZOS)
+    return im
+
+
+def load_image(path: Path, max_side: int) -> torch.Tensor | None:
+    """RGB uint8 (3, H, W), long side <= max_side; None for gray images (no colour to learn).
+
+    Images with alpha (object cut-outs) are cropped to the opaque part and composited over
+    mid-gray.
+    """
+    with Image.open(path) as im:
+        im.draft("RGB", (max_side, max_side))
+        if im.mode in ("L", "LA", "1", "I", "I;16", "F"):
+            return None
+        if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+            im = im.convert("RGBA")
+            bbox = im.getchannel("A").point(lambda v: 255 if v > 16 else 0).getbbox()
+            if bbox is None:
+                return None
+            im = im.crop(bbox)
+            bg = Image.new("RGBA", im.size, (128, 128, 128, 255))
+            im = Image.alpha_composite(bg, im)
+        im = _downscale(im.convert("RGB"), max_side)
+        return torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1).contiguous()
+
+
+def video_frames(path: Path, fps: float, max_side: int) -> list[tuple[float, torch.Tensor]]:
+    """Frames sampled at ``fps`` through an ffmpeg rawvideo pipe: [(time_s, uint8 (3,H,W)), ...]."""
+    import imageio_ffmpeg
+
+    gen = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24", output_params=["-vf", f"fps={fps}"])
+    meta = next(gen)
+    w, h = meta["size"]
+    out = []
+    try:
+        for i, buf in enumerate(gen):
+            arr = np.frombuffer(buf, np.uint8).reshape(h, w, 3)
+            im = _downscale(Image.fromarray(arr), max_side)
+            out.append((i / fps, torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1).contiguous()))
+    finally:
+        gen.close()
+    return out
+
+
+def load_items(paths: list[tuple[Path, str]], max_side: int, video_fps: float) -> tuple[list[Item], int]:
+    items, skipped = [], 0
+    for path, rel in tqdm(paths, desc="loading", unit="file", leave=False):
+        if path.suffix.lower() in VIDEO_EXTS:
+            items += [Item(f"{rel}#t={t:g}", x) for t, x in video_frames(path, video_fps, max_side)]
+            continue
+        rgb = load_image(path, max_side)
+        if rgb is None:
+            skipped += 1
+        else:
+            items.append(Item(rel, rgb))
+    return items, skipped
+
+
+# ----------------------------------------------------------------------------- batches
+
+def _uniform(g: torch.Generator, lo: float, hi: float, n: int = 1) -> torch.Tensor:
+    return lo + (hi - lo) * torch.rand(n, generator=g)
+
+
+def random_crop(rgb: torch.Tensor, crop: int, min_scale: float, g: torch.Generator) -> torch.Tensor:
+    """Random scale in [min_scale, 1], random crop of crop x crop, random horizontal flip."""
+    _, h, w = rgb.shape
+    x = rgb.float().div_(255).unsqueeze(0)
+    if min(h, w) < crop:  # small images (cut-outs): enlarge until a crop fits
+        s = crop / min(h, w)
+        h, w = max(crop, round(h * s)), max(crop, round(w * s))
+        x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
+    side = int(round(crop / _uniform(g, min_scale, 1.0).item()))
+    side = max(crop, min(side, h, w))
+    top = int(torch.randint(0, h - side + 1, (1,), generator=g))
+    left = int(torch.randint(0, w - side + 1, (1,), generator=g))
+    x = x[..., top:top + side, left:left + side]
+    if side != crop:
+        x = F.interpolate(x, size=(crop, crop), mode="bilinear", align_corners=False, antialias=True)
+    if torch.rand(1, generator=g).item() < 0.5:
+        x = x.flip(-1)
+    return x[0]
+
+
+def old_film_L(rgb: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """L* input (B,1,H,W) that looks like a scan of black-and-white film, from RGB (B,3,H,W)."""
+    b = rgb.shape[0]
+    # Film stocks weight R, G, B differently (orthochromatic film is blind to red).
+    mix = torch.tensor([0.299, 0.587, 0.114]) + 0.15 * torch.randn(b, 3, generator=g)
+    mix = mix.clamp(min=0.02)
+    mix = mix / mix.sum(1, keepdim=True)
+    use_mix = (torch.rand(b, generator=g) < 0.5).view(b, 1, 1, 1)
+    gray = (rgb * mix.view(b, 3, 1, 1)).sum(1, keepdim=True).expand(b, 3, -1, -1)
+    L = torch.where(use_mix, rgb_to_lab(gray)[:, :1], rgb_to_lab(rgb)[:, :1])
+    y = L / 100.0
+    # Tone: gamma, contrast around mid-gray, brightness offset.
+    tone = (torch.rand(b, generator=g) < 0.8).view(b, 1, 1, 1)
+    gamma = torch.exp(_uniform(g, -0.35, 0.35, b)).view(b, 1, 1, 1)
+    contrast = torch.exp(_uniform(g, -0.3, 0.3, b)).view(b, 1, 1, 1)
+    offset = _uniform(g, -0.08, 0.08, b).view(b, 1, 1, 1)
+    toned = (y.clamp(0, 1) ** gamma - 0.5) * contrast + 0.5 + offset
+    y = torch.where(tone, toned, y)
+    # Softness: a 3x3 blur on some frames.
+    blur = (torch.rand(b, generator=g) < 0.3).view(b, 1, 1, 1)
+    y = torch.where(blur, F.avg_pool2d(F.pad(y, (1, 1, 1, 1), mode="replicate"), 3, 1), y)
+    # Grain: gaussian noise, sometimes slightly clumped.
+    sigma = (_uniform(g, 0.0, 0.05, b) * (torch.rand(b, generator=g) < 0.6)).view(b, 1, 1, 1)
+    noise = torch.randn(y.shape, generator=g)
+    clump = (torch.rand(b, generator=g) < 0.5).view(b, 1, 1, 1)
+    noise = torch.where(clump, F.avg_pool2d(F.pad(noise, (1, 1, 1, 1), mode="replicate"), 3, 1) * 2, noise)
+    return (y + sigma * noise).clamp(0, 1) * 100.0
+
+
+def _folder(name: str) -> str:
+    return name.split("/", 1)[0] if "/" in name else "."
+
+
+def sampling_weights(items: list[Item], balance_folders: bool) -> torch.Tensor:
+    """Crop-sampling weight per item: proportional to its pixel count, and, with
+    ``balance_folders``, each top-level folder of the data gets an equal share."""
+    w = torch.tensor([float(it.rgb.shape[1] * it.rgb.shape[2]) for it in items])
+    if balance_folders:
+        folders = [_folder(it.name) for it in items]
+        totals: dict[str, float] = {}
+        for f, x in zip(folders, w.tolist()):
+            totals[f] = totals.get(f, 0.0) + x
+        w = torch.tensor([x / totals[f] for f, x in zip(folders, w.tolist())])
+    return w / w.sum()
+
+
+def make_batch(items: list[Item], weights: torch.Tensor, batch_size: int, crop: int, min_scale: float,
+               g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    idx = torch.multinomial(weights, batch_size, replacement=True, generator=g)
+    rgb = torch.stack([random_crop(items[i].rgb, crop, min_scale, g) for i in idx.tolist()])
+    ab = rgb_to_lab(rgb)[:, 1:]
+    return old_film_L(rgb, g), ab
+
+
+# ----------------------------------------------------------------------------- loss
+
+def _ab_bins(ab: torch.Tensor) -> torch.Tensor:
+    n = int(2 * AB_RANGE / AB_BIN)
+    q = ((ab + AB_RANGE) / AB_BIN).floor().long().clamp(0, n - 1)
+    return q[:, 0] * n + q[:, 1]
+
+
+def rebalance_weights(items: list[Item], weights: torch.Tensor, lam: float) -> torch.Tensor:
+    """Per-a*b*-bin loss weights from the training colour distribution (Zhang et al. 2016, eq. 4)."""
+    n = int(2 * AB_RANGE / AB_BIN)
+    hist = torch.zeros(n * n, dtype=torch.float64)
+    for it, w in zip(items, weights.tolist()):
+        x = it.rgb[:, ::4, ::4].float().div(255).unsqueeze(0)
+        bins = _ab_bins(rgb_to_lab(x)[:, 1:]).flatten()
+        hist += torch.bincount(bins, minlength=n * n).double() * (w / bins.numel())
+    p = hist.view(1, 1, n, n)
+    k = torch.tensor([0.25, 0.5, 0.25], dtype=torch.float64)  # light smoothing (~0.5 bin)
+    p = F.conv2d(p, (k[:, None] * k[None, :]).view(1, 1, 3, 3), padding=1).flatten()
+    p = p / p.sum()
+    q = int((p > 0).sum())
+    w = 1.0 / ((1 - lam) * p + lam / q)
+    w = w / (p * w).sum()  # expected weight over the training colours = 1
+    return w.float()
+
+
+def rebalanced_loss(pred: torch.Tensor, ab: torch.Tensor, bin_w: torch.Tensor) -> torch.Tensor:
+    per_px = F.smooth_l1_loss(pred, ab, beta=2.0, reduction="none").sum(1)
+    return (per_px * bin_w[_ab_bins(ab)]).mean() / AB_RANGE
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+def render_shape(h: int, w: int, long_side: int) -> tuple[int, int]:
+    s = long_side / max(h, w)
+    return max(16, round(h * s / 16) * 16), max(16, round(w * s / 16) * 16)
+
+
+@torch.no_grad()
+def colorize_L(model: ColorNet, L: torch.Tensor, render_size: int) -> torch.Tensor:
+    """Predict a*b* (1,2,H,W) for L* (1,1,H,W) at ``render_size`` long side, upsampled back."""
+    h, w = L.shape[-2:]
+    small = F.interpolate(L, size=render_shape(h, w, render_size), mode="bilinear",
+                          align_corners=False, antialias=True)
+    ab = model(small)
+    return F.interpolate(ab, size=(h, w), mode="bilinear", align_corners=False)
+
+
+@torch.no_grad()
+def evaluate(model: ColorNet, items: list[Item], render_size: int) -> dict[str, float]:
+    """Mean over images of mean CIEDE2000 (prediction and gray baseline) and colourfulness."""
+    was_training = model.training
+    model.eval()
+    rows = []
+    for it in items:
+        rgb = it.rgb.float().div(255).unsqueeze(0)
+        lab = rgb_to_lab(rgb)
+        ab = colorize_L(model, lab[:, :1], render_size)
+        pred = torch.cat([lab[:, :1], ab], 1)
+        gray = torch.cat([lab[:, :1], torch.zeros_like(ab)], 1)
+        rows.append([delta_e2000(pred, lab).mean().item(), delta_e2000(gray, lab).mean().item(),
+                     colourfulness(lab_to_rgb(pred)).item(), colourfulness(rgb).item()])
+    model.train(was_training)
+    return _summary(rows)
+
+
+def _summary(rows: list[list[float]]) -> dict[str, float]:
+    if not rows:
+        return {}
+    m = np.mean(rows, axis=0)
+    return {"images": len(rows), "de2000": float(m[0]), "de2000_gray": float(m[1]),
+            "colourfulness": float(m[2]), "colourfulness_true": float(m[3])}
+
+
+def evaluate_by_folder(model: ColorNet, items: list[Item], render_size: int) -> dict[str, dict[str, float]]:
+    groups: dict[str, list[Item]] = {}
+    for it in items:
+        groups.setdefault(_folder(it.name), []).append(it)
+    return {f: evaluate(model, g, render_size) for f, g in sorted(groups.items())}
+
+
+def format_metrics(name: str, m: dict[str, float]) -> str:
+    if not m:
+        return f"{name}: no images"
+    return (f"{name} ({m['images']} images): ΔE2000 {m['de2000']:.2f} (gray baseline "
+            f"{m['de2000_gray']:.2f}); colourfulness {m['colourfulness']:.1f} (truth "
+            f"{m['colourfulness_true']:.1f})")
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+def _checkpoints(ckdir: Path) -> list[Path]:
+    return sorted(ckdir.glob("ckpt-*.pt"))
+
+
+def save_checkpoint(ckdir: Path, state: dict, keep: int = 2) -> Path:
+    ckdir.mkdir(parents=True, exist_ok=True)
+    path = ckdir / f"ckpt-{state['step']:07d}.pt"
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    for old in _checkpoints(ckdir)[:-keep]:
+        old.unlink()
+    return path
+
+
+def save_weights(model: ColorNet, out: Path, metadata: dict[str, str]) -> None:
+    from safetensors.torch import save_file
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    tmp = out.with_name(out.name + ".tmp")
+    save_file(tensors, str(tmp), metadata={k: str(v) for k, v in metadata.items()})
+    os.replace(tmp, out)
+
+
+# ----------------------------------------------------------------------------- command
+
+def _collect(roots: tuple[Path, ...]) -> list[tuple[Path, str]]:
+    files = []
+    for root in roots:
+        files += [(p, p.relative_to(root).as_posix()) for p in find_media(root)]
+    return files
+
+
+@train.command("colorizer")
+@click.option("--data", "data", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              required=True, multiple=True, help="Folder of colour images/videos (searched recursively; repeatable).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output weights, e.g. models/NAME.safetensors.")
+@click.option("--val", "val_dirs", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              multiple=True, help="Extra validation folder, never trained on (repeatable).")
+@click.option("--steps", type=click.IntRange(1), default=DEFAULTS["steps"], show_default=True)
+@click.option("--minutes", type=click.FloatRange(0, min_open=True), default=DEFAULTS["minutes"],
+              help="Training time budget (wall time, summed over resumes); stops early and anneals the learning rate to fit.")
+@click.option("--batch-size", type=click.IntRange(1), default=DEFAULTS["batch_size"], show_default=True)
+@click.option("--crop", type=click.IntRange(16), default=DEFAULTS["crop"], show_default=True,
+              help="Training crop size in pixels (multiple of 16).")
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=DEFAULTS["lr"], show_default=True)
+@click.option("--width", type=click.IntRange(1), default=DEFAULTS["width"], show_default=True, help="ColorNet width.")
+@click.option("--max-side", type=click.IntRange(32), default=DEFAULTS["max_side"], show_default=True,
+              help="Images are downscaled to this long side when loaded.")
+@click.option("--min-scale", type=click.FloatRange(0.05, 1), default=DEFAULTS["min_scale"], show_default=True,
+              help="Smallest random zoom-out of a training crop.")
+@click.option("--video-fps", type=click.FloatRange(0, min_open=True), default=DEFAULTS["video_fps"],
+              show_default=True, help="Frames sampled per second of video.")
+@click.option("--val-fraction", type=click.FloatRange(0, 1), default=DEFAULTS["val_fraction"], show_default=True,
+              help="Share of files held out for validation (by hash of the relative path).")
+@click.option("--rebalance", type=click.FloatRange(0, 1, min_open=True), default=DEFAULTS["rebalance"],
+              show_default=True, help="Colour rebalancing lambda (1 = plain smooth-L1).")
+@click.option("--render-size", type=click.IntRange(16), default=DEFAULTS["render_size"], show_default=True,
+              help="Long side at which the model is evaluated (recorded in the weights).")
+@click.option("--checkpoint-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Checkpoints, resumed automatically [default: ~/.cache/oldfilm/train/colorizer/<out name>].")
+@click.option("--checkpoint-minutes", type=click.FloatRange(0, min_open=True),
+              default=DEFAULTS["checkpoint_minutes"], show_default=True)
+@click.option("--balance-folders/--no-balance-folders", default=True, show_default=True,
+              help="Give each top-level folder of --data an equal share of the training crops.")
+@click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True)
+@click.option("--threads", type=click.IntRange(1), default=DEFAULTS["threads"], show_default=True)
+def colorizer(data, out, val_dirs, steps, minutes, batch_size, crop, lr, width, max_side, min_scale, video_fps,
+              val_fraction, rebalance, render_size, checkpoint_dir, checkpoint_minutes, balance_folders, seed, threads):
+    """Train ColorNet (L* -> a*b*) on colour images and videos."""
+    if crop % 16:
+        raise click.BadParameter("must be a multiple of 16", param_hint="--crop")
+    torch.set_num_threads(threads)
+    ckdir = checkpoint_dir or Path.home() / ".cache" / "oldfilm" / "train" / "colorizer" / out.stem
+    config = dict(width=width, ab_scale=DEFAULTS["ab_scale"], crop=crop, batch_size=batch_size, steps=steps,
+                  lr=lr, seed=seed, rebalance=rebalance, max_side=max_side, min_scale=min_scale,
+                  video_fps=video_fps, val_fraction=val_fraction, render_size=render_size,
+                  balance_folders=balance_folders)
+
+    files = _collect(data)
+    train_files = [f for f in files if not in_val_split(f[1], val_fraction)]
+    split_files = [f for f in files if in_val_split(f[1], val_fraction)]
+    if not train_files:
+        raise click.UsageError(f"no training images or videos found in {', '.join(map(str, data))}")
+    items, skipped = load_items(train_files, max_side, video_fps)
+    val_items, _ = load_items(split_files, max_side, video_fps)
+    extra_val, _ = load_items(_collect(val_dirs), max_side, video_fps)
+    if not items:
+        raise click.UsageError("no colour training images found (gray images are skipped)")
+    click.echo(f"train: {len(items)} images/frames from {len(train_files)} files ({skipped} gray skipped); "
+               f"validation: {len(val_items)} split + {len(extra_val)} from --val", err=True)
+
+    sample_w = sampling_weights(items, balance_folders)
+    bin_w = rebalance_weights(items, sample_w, rebalance)
+
+    torch.manual_seed(seed)
+    model = colornet(width=width, ab_scale=config["ab_scale"])
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    step, train_seconds = 0, 0.0
+    ckpts = _checkpoints(ckdir)
+    if ckpts:
+        state = torch.load(ckpts[-1], map_location="cpu", weights_only=True)
+        if state["config"]["width"] != width:
+            raise click.UsageError(f"checkpoint {ckpts[-1]} has width {state['config']['width']}; "
+                                   f"use another --checkpoint-dir or delete it")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        step, train_seconds = state["step"], state["train_seconds"]
+        click.echo(f"resuming from {ckpts[-1]} (step {step})", err=True)
+
+    budget = minutes * 60 if minutes else None
+    warmup = min(200, steps // 10)
+
+    def lr_at(progress: float, s: int) -> float:
+        w = min(1.0, (s + 1) / warmup) if warmup else 1.0
+        return lr * w * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+    def snapshot() -> dict:
+        return {"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                "train_seconds": train_seconds, "config": config}
+
+    model.train()
+    last_ckpt = time.monotonic()
+    t_prev = time.monotonic()
+    running = None
+    bar = tqdm(total=steps, initial=step, desc="colorizer", unit="step", dynamic_ncols=True, file=sys.stderr)
+    try:
+        while step < steps and not (budget and train_seconds >= budget):
+            progress = max(step / steps, train_seconds / budget if budget else 0.0)
+            for group in opt.param_groups:
+                group["lr"] = lr_at(progress, step)
+            g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+            L, ab = make_batch(items, sample_w, batch_size, crop, min_scale, g)
+            loss = rebalanced_loss(model(L), ab, bin_w)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            now = time.monotonic()
+            train_seconds += now - t_prev
+            t_prev = now
+            running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+            bar.update(1)
+            bar.set_postfix(loss=f"{running:.4f}", lr=f"{opt.param_groups[0]['lr']:.2e}")
+            if now - last_ckpt >= checkpoint_minutes * 60:
+                path = save_checkpoint(ckdir, snapshot())
+                m = evaluate(model, val_items, render_size)
+                tqdm.write(f"step {step} loss {running:.4f} {train_seconds / 60:.1f} min -> {path.name}; "
+                           + format_metrics("val split", m), file=sys.stderr)
+                last_ckpt = t_prev = time.monotonic()
+    finally:
+        bar.close()
+    save_checkpoint(ckdir, snapshot())
+
+    model.eval()
+    metrics = {"val_split": evaluate(model, val_items, render_size),
+               "val_dir": evaluate(model, extra_val, render_size)}
+    meta = {"arch": "colornet", "width": width, "ab_scale": config["ab_scale"], "render_size": render_size,
+            "training_steps": step, "training_seconds": round(train_seconds), "crop": crop,
+            "batch_size": batch_size, "seed": seed, "loss": f"rebalanced smooth-L1 (lambda={rebalance})",
+            "train_items": len(items)}
+    for name, m in metrics.items():
+        for k, v in m.items():
+            meta[f"{name}_{k}"] = f"{v:.4g}" if isinstance(v, float) else v
+    save_weights(model, out, meta)
+    click.echo(f"wrote {out} after {step} steps ({train_seconds / 60:.1f} min of training)")
+    click.echo(format_metrics("validation split", metrics["val_split"]))
+    for folder, m in evaluate_by_folder(model, val_items, render_size).items():
+        click.echo("  " + format_metrics(folder, m))
+    if val_dirs:
+        click.echo(format_metrics("--val " + " ".join(map(str, val_dirs)), metrics["val_dir"]))
+
+
+if __name__ == "__main__":
+    colorizer()

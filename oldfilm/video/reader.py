@@ -1,0 +1,114 @@
+"""Decode a film to batches of RGB frames on a background thread with a bounded queue."""
+from __future__ import annotations
+
+import queue
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+
+from ..errors import FFmpegError
+from . import ffmpeg
+from .probe import VideoInfo
+
+_END = object()
+
+
+class FrameReader:
+    """Iterate ``(B, H, W, 3)`` uint8 RGB batches of ``info``'s main video stream.
+
+    Memory stays bounded: at most ``queue_size`` batches wait between decoder and consumer.
+    Variable-frame-rate films are read at their average rate (frames repeated or dropped by
+    timestamp), so picture and sound stay in sync. Use as a context manager or call ``close``.
+    """
+
+    def __init__(self, info: VideoInfo, batch_size: int = 8, queue_size: int = 3):
+        self.info, self.batch_size = info, batch_size
+        args = ["-i", ffmpeg.path_arg(info.path), "-map", "0:V:0", "-an", "-sn", "-dn"]
+        if info.vfr:
+            args += ["-fps_mode", "cfr", "-r", str(info.fps)]
+        else:
+            args += ["-fps_mode", "passthrough"]
+        args += ["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
+        self._stderr = tempfile.TemporaryFile()
+        self._proc = subprocess.Popen(ffmpeg.base_args() + args, stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.PIPE, stderr=self._stderr, bufsize=0)
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self.frames_read = 0
+        self._thread = threading.Thread(target=self._run, name="oldfilm-decode", daemon=True)
+        self._thread.start()
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        h, w = self.info.height, self.info.width
+        frame_bytes = h * w * 3
+        try:
+            out = self._proc.stdout
+            while not self._stop.is_set():
+                batch = np.empty((self.batch_size, h, w, 3), np.uint8)
+                flat = memoryview(batch.reshape(-1))
+                n = 0
+                while n < self.batch_size:
+                    got, view = 0, flat[n * frame_bytes:(n + 1) * frame_bytes]
+                    while got < frame_bytes:
+                        k = out.readinto(view[got:])
+                        if not k:
+                            break
+                        got += k
+                    if got < frame_bytes:
+                        break
+                    n += 1
+                if n:
+                    self.frames_read += n
+                    if not self._put(batch[:n]):
+                        return
+                if n < self.batch_size:
+                    break
+            code = self._proc.wait()
+            if code != 0 and not self._stop.is_set():
+                self._stderr.seek(0)
+                msg = ffmpeg.last_error(self._stderr.read())
+                raise FFmpegError(f"decoding {self.info.path.name} failed after {self.frames_read} frames: {msg}")
+        except BaseException as e:  # handed to the consumer, re-raised there
+            self._error = e
+        finally:
+            self._put(_END)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        try:
+            while True:
+                item = self._queue.get()
+                if item is _END:
+                    break
+                yield item
+        finally:
+            self.close()
+        if self._error is not None:
+            raise self._error
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._thread.join()
+        self._proc.wait()
+        self._proc.stdout.close()
+        self._stderr.close()
+
+    def __enter__(self) -> "FrameReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,126 @@
+"""The model registry: every model oldfilm can run, where its weights live, how to build it.
+
+Stages ask this module for models by name; no path to a weight file appears anywhere else.
+Weight files are untrusted input: only safetensors are read here.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file
+
+from .errors import WeightsError
+from .nets.colornet import colornet
+
+ENV_DIR = "OLDFILM_MODELS_DIR"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    task: str                         # colorize, stabilize, cartoonize, flow
+    builder: Callable[..., torch.nn.Module]
+    file: str                         # file name inside a models directory
+    license: str
+    source: str                       # where the weights come from
+    config: dict = field(default_factory=dict)     # builder keywords; file metadata must agree
+    defaults: dict = field(default_factory=dict)   # stage settings the model was made for
+    sha256: str | None = None
+    url: str | None = None
+
+
+REGISTRY: dict[str, ModelEntry] = {}
+DEFAULTS: dict[str, str] = {}
+
+
+def register(entry: ModelEntry, *, default: bool = False) -> ModelEntry:
+    if entry.name in REGISTRY:
+        raise ValueError(f"model {entry.name!r} is registered twice")
+    REGISTRY[entry.name] = entry
+    if default:
+        DEFAULTS[entry.task] = entry.name
+    return entry
+
+
+register(ModelEntry(
+    name="colornet-v1", task="colorize", builder=colornet, file="colornet-v1.safetensors",
+    license="MIT", source="trained by `oldfilm train colorizer` (see its model card)",
+    config={"width": 16, "ab_scale": 110.0}, defaults={"render_size": 256},
+), default=True)
+
+
+def package_models_dir() -> Path:
+    """The read-only models shipped with oldfilm (wheel: oldfilm/models; checkout: ./models)."""
+    here = Path(__file__).resolve().parent
+    inside = here / "models"
+    return inside if inside.is_dir() else here.parent / "models"
+
+
+def models_dirs(models_dir: str | Path | None = None) -> list[Path]:
+    """Where weights are looked for, first match wins: the given folder, else $OLDFILM_MODELS_DIR,
+    else the user's cache (XDG); then the models shipped with oldfilm."""
+    user = models_dir or os.environ.get(ENV_DIR)
+    if not user:
+        cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        user = Path(cache) / "oldfilm" / "models"
+    return [Path(user), package_models_dir()]
+
+
+def get(name: str) -> ModelEntry:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(REGISTRY))
+        raise WeightsError(f"unknown model {name!r}: choose one of {known} (see `oldfilm models`)") from None
+
+
+def default(task: str) -> str:
+    return DEFAULTS[task]
+
+
+def find(name: str, models_dir: str | Path | None = None) -> Path | None:
+    entry = get(name)
+    for folder in models_dirs(models_dir):
+        path = (folder / entry.file).resolve()
+        if path.parent == folder.resolve() and path.is_file():
+            return path
+    return None
+
+
+def card(name: str, models_dir: str | Path | None = None) -> str | None:
+    path = find(name, models_dir)
+    if path is None:
+        return None
+    md = path.with_suffix(".md")
+    return md.read_text(encoding="utf-8") if md.is_file() else None
+
+
+def load(name: str, *, models_dir: str | Path | None = None,
+         device: torch.device | str = "cpu") -> torch.nn.Module:
+    """Build ``name``'s architecture and load its weights (strictly), in eval mode on ``device``."""
+    entry = get(name)
+    path = find(name, models_dir)
+    if path is None:
+        where = ", ".join(str(d) for d in models_dirs(models_dir))
+        raise WeightsError(f"model {name} is not installed (looked for {entry.file} in {where})")
+    try:
+        state = load_file(str(path), device="cpu")
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise WeightsError(f"{path} is not a readable safetensors file ({e}); reinstall the model") from e
+    for key, want in entry.config.items():
+        if key in meta and type(want)(meta[key]) != want:
+            raise WeightsError(f"{path}: {key}={meta[key]} in the file but {want} in the registry entry {name}")
+    model = entry.builder(**entry.config)
+    try:
+        model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
+        raise WeightsError(f"{path} does not fit the {name} architecture: {first}") from e
+    return model.eval().to(device)
