@@ -106,19 +106,19 @@ class Pipeline:
     def process_batches(self, batches: Iterable[np.ndarray], cuts: Iterable[int] = ()) -> Iterator[np.ndarray]:
         """Stream uint8 ``(B, H, W, 3)`` batches through the stages; ``cuts`` are the frame
         indices where a new scene starts (temporal stages reset there)."""
-        cuts = sorted(set(cuts))
+        cuts = {c for c in cuts if c > 0}
         index = 0
         with self._autocast():
             for batch in batches:
-                pieces, lo = [], 0
-                for c in cuts:
-                    if index < c < index + len(batch):
-                        pieces.append((batch[lo:c - index], True))
-                        lo = c - index
-                pieces.append((batch[lo:], False))
-                for piece, cut_after in pieces:
-                    for out in self._chain(self._to_tensor(piece), end=cut_after):
-                        yield self._to_numpy(out)
+                inside = {c - index for c in cuts if index <= c < index + len(batch)}
+                bounds = sorted(inside | {0, len(batch)})
+                for lo, hi in zip(bounds, bounds[1:]):
+                    if index + lo in cuts:   # a new scene: finish the last one first
+                        for out in self._chain(None, end=True):
+                            yield self._to_numpy(out)
+                    if hi > lo:
+                        for out in self._chain(self._to_tensor(batch[lo:hi])):
+                            yield self._to_numpy(out)
                 index += len(batch)
             for out in self._chain(None, end=True):
                 yield self._to_numpy(out)

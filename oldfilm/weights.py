@@ -14,7 +14,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 
-from .errors import WeightsError
+from .errors import BadInput, WeightsError
 from .nets.colornet import colornet
 
 ENV_DIR = "OLDFILM_MODELS_DIR"
@@ -76,7 +76,7 @@ def get(name: str) -> ModelEntry:
         return REGISTRY[name]
     except KeyError:
         known = ", ".join(sorted(REGISTRY))
-        raise WeightsError(f"unknown model {name!r}: choose one of {known} (see `oldfilm models`)") from None
+        raise BadInput(f"unknown model {name!r}: choose one of {known} (see `oldfilm models`)") from None
 
 
 def default(task: str) -> str:

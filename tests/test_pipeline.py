@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+import torch
+
+from oldfilm import Pipeline
+from oldfilm.errors import BadInput
+from oldfilm.pipeline import resolve_device
+from oldfilm.stages import Stage
+
+
+class Delay(Stage):
+    """Holds one frame back, records scene resets: a stand-in for a temporal stage."""
+
+    name = "delay"
+
+    def __init__(self):
+        self.held, self.resets = None, 0
+
+    def process(self, frames):
+        both = frames if self.held is None else torch.cat([self.held, frames])
+        self.held = both[-1:]
+        return both[:-1]
+
+    def flush(self):
+        out, self.held = self.held, None
+        return out
+
+    def reset(self):
+        self.resets += 1
+
+
+class AddOne(Stage):
+    name = "add"
+
+    def process(self, frames):
+        return frames + 1 / 255
+
+
+def batches(n, size):
+    frames = np.arange(n, dtype=np.uint8)[:, None, None, None] * np.ones((1, 2, 2, 3), np.uint8)
+    return [frames[i:i + size] for i in range(0, n, size)]
+
+
+def test_delaying_stage_keeps_order_and_count():
+    delay = Delay()
+    pipe = Pipeline([delay, AddOne()], device="cpu", progress=False)
+    out = np.concatenate(list(pipe.process_batches(batches(23, 5))))
+    assert out[:, 0, 0, 0].tolist() == [i + 1 for i in range(23)]
+    assert delay.resets == 1   # the end of the film
+
+
+def test_scene_cuts_split_batches_and_reset_state():
+    delay = Delay()
+    seen = []
+
+    class Spy(Stage):
+        def process(self, frames):
+            seen.append(frames[:, 0, 0, 0].mul(255).round().int().tolist())
+            return frames
+
+    pipe = Pipeline([delay, Spy()], device="cpu", progress=False)
+    out = np.concatenate(list(pipe.process_batches(batches(12, 5), cuts=[3, 10])))
+    assert out[:, 0, 0, 0].tolist() == list(range(12))
+    assert delay.resets == 3
+    flat = [f for chunk in seen for f in chunk]
+    assert flat == list(range(12))
+    # no batch the spy saw crosses a cut
+    for chunk in seen:
+        assert not (min(chunk) < 3 <= max(chunk)) and not (min(chunk) < 10 <= max(chunk))
+
+
+def test_device_errors_are_clear():
+    assert resolve_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(BadInput, match="not available"):
+            resolve_device("cuda:0")
+    with pytest.raises(BadInput, match="unknown device"):
+        resolve_device("tpu7")
