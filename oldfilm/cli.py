@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -30,6 +31,9 @@ class OldfilmGroup(click.Group):
                 raise
             click.echo(f"oldfilm: error: {e}", err=True)
             ctx.exit(e.exit_code)
+        except BrokenPipeError:   # output piped into `head` and the like
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(1)
         except KeyboardInterrupt:
             click.echo("\noldfilm: interrupted; no partial output was left", err=True)
             ctx.exit(130)
@@ -66,8 +70,9 @@ def output_for(input: Path, output: str | None, suffix: str, many: bool) -> Path
         return out / name
     if many:
         raise BadInput(f"-o {output} must be an existing folder when several films are given")
-    if out.suffix == "":
-        raise BadInput(f"-o {output}: give a file name with an extension ({', '.join(sorted(CONTAINERS))}) or an existing folder")
+    if out.suffix.lower() not in CONTAINERS:
+        raise BadInput(f"-o {output}: oldfilm writes {', '.join(sorted(CONTAINERS))} files: "
+                       "give a name with one of these extensions, or an existing folder")
     return out
 
 

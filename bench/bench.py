@@ -1,0 +1,112 @@
+"""Throughput and peak memory of oldfilm against ffmpeg alone. Run by hand:
+
+    python bench/bench.py                 # 640x480 and 1920x1080, writes a markdown table
+    python bench/bench.py --sizes 640x480 --seconds 4
+
+Each measurement runs in a fresh process so peak memory (max RSS) is its own:
+(a) ffmpeg decode -> libx264 encode alone, (b) oldfilm with the identity stage (decode, tensors,
+encode, audio copy), (c) oldfilm colorize with the default model. Plus the memory check: (b) and
+(c) on a clip 10x longer must peak within 10% of the short clip.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from oldfilm.video.ffmpeg import ffmpeg_exe
+
+
+def make_clip(path: Path, size: str, seconds: float) -> None:
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i",
+                    f"testsrc2=size={size}:rate=25:duration={seconds},hue=s=0,noise=alls=4:allf=t",
+                    "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
+                    "-c:v", "libx264", "-crf", "18", "-c:a", "aac", "-shortest", str(path)], check=True)
+
+
+def child(kind: str, src: str, dst: str, batch: int, precision: str) -> None:
+    """One measurement, in its own process: prints JSON with frames, seconds, peak RSS."""
+    from oldfilm import Pipeline
+    from oldfilm.stages import Identity
+    from oldfilm.video import probe
+
+    info = probe(src)
+    started = time.perf_counter()
+    if kind == "ffmpeg":
+        subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", src, "-map", "0:v:0", "-map", "0:a?",
+                        "-c:v", "libx264", "-crf", "18", "-preset", "medium", "-c:a", "copy", dst], check=True)
+        frames = info.frames
+    else:
+        if kind == "identity":
+            stages = [Identity()]
+        else:
+            from oldfilm.stages.colorize import Colorize
+            stages = [Colorize()]
+        pipe = Pipeline(stages, device="cpu", batch_size=batch, precision=precision, progress=False)
+        frames = pipe.run(src, dst, overwrite=True, info=info).frames_out
+    seconds = time.perf_counter() - started
+    rss_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(json.dumps({"frames": frames, "seconds": seconds, "fps": frames / seconds,
+                      "rss_mb": rss_self, "ffmpeg_rss_mb": rss_kids}))
+
+
+def measure(kind: str, src: Path, out_dir: Path, batch: int, precision: str) -> dict:
+    out = out_dir / f"{kind}-{src.stem}.mp4"
+    res = subprocess.run([sys.executable, __file__, "--child", kind, str(src), str(out),
+                          "--batch-size", str(batch), "--precision", precision],
+                         capture_output=True, text=True, check=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="640x480,1920x1080")
+    ap.add_argument("--seconds", type=float, default=8.0, help="length of the short clip (640x480; 1080p uses a third)")
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--precision", default="fp32")
+    ap.add_argument("--skip-memory", action="store_true", help="skip the 10x-longer memory check")
+    ap.add_argument("--child", nargs=3, metavar=("KIND", "SRC", "DST"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(*args.child, args.batch_size, args.precision)
+        return
+    print(f"# {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+          f"torch {torch.__version__}, batch {args.batch_size}, {args.precision}\n")
+    print("| size | run | frames | frames/s | vs ffmpeg | peak RSS (MB) |")
+    print("|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for size in args.sizes.split(","):
+            seconds = args.seconds if size == "640x480" else max(2.0, args.seconds / 3)
+            clip = tmp / f"clip-{size}.mp4"
+            make_clip(clip, size, seconds)
+            base = None
+            for kind in ["ffmpeg", "identity", "colorize"]:
+                r = measure(kind, clip, tmp, args.batch_size, args.precision)
+                base = base or r["fps"]
+                print(f"| {size} | {kind} | {r['frames']} | {r['fps']:.1f} | {r['fps'] / base:.0%} | {r['rss_mb']:.0f} |",
+                      flush=True)
+        if not args.skip_memory:
+            print("\n| memory check (640x480) | short clip RSS (MB) | 10x longer RSS (MB) | ratio |")
+            print("|---|---|---|---|")
+            short, long = tmp / "short.mp4", tmp / "long.mp4"
+            make_clip(short, "640x480", args.seconds)
+            make_clip(long, "640x480", args.seconds * 10)
+            for kind in ["identity", "colorize"]:
+                a = measure(kind, short, tmp, args.batch_size, args.precision)
+                b = measure(kind, long, tmp, args.batch_size, args.precision)
+                print(f"| {kind} ({a['frames']} vs {b['frames']} frames) | {a['rss_mb']:.0f} | {b['rss_mb']:.0f} | "
+                      f"{b['rss_mb'] / a['rss_mb']:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
