@@ -12,7 +12,7 @@ import torch
 from tqdm import tqdm
 
 from .errors import BadInput
-from .stages import Stage
+from .stages import Frames, Stage
 from .video import FrameReader, FrameWriter, VideoInfo, probe
 
 
@@ -75,20 +75,21 @@ class Pipeline:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self._dtype)
 
-    def _to_tensor(self, batch: np.ndarray) -> torch.Tensor:
+    def _to_frames(self, batch: np.ndarray) -> Frames:
         t = torch.from_numpy(batch)
         if self.device.type == "cuda":
             t = t.pin_memory().to(self.device, non_blocking=True)
-        return t.to(self.device).permute(0, 3, 1, 2).float().div_(255)
+        t = t.to(self.device).permute(0, 3, 1, 2).float().div_(255)
+        return Frames(t, t)
 
     @staticmethod
-    def _to_numpy(frames: torch.Tensor) -> np.ndarray:
-        return frames.clamp(0, 1).mul(255).round_().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    def _to_numpy(frames: Frames) -> np.ndarray:
+        return frames.rgb.float().clamp(0, 1).mul(255).round_().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
-    def _chain(self, frames: torch.Tensor | None, start: int = 0, end: bool = False) -> list[torch.Tensor]:
-        """Push frames through stages ``start..``; with ``end`` flush and reset each stage."""
+    def _chain(self, frames: Frames | None, end: bool = False) -> list[Frames]:
+        """Push frames through every stage; with ``end`` flush and reset each stage."""
         outs = [frames] if frames is not None and len(frames) else []
-        for stage in self.stages[start:]:
+        for stage in self.stages:
             nxt = []
             for f in outs:
                 y = stage.process(f)
@@ -117,7 +118,7 @@ class Pipeline:
                         for out in self._chain(None, end=True):
                             yield self._to_numpy(out)
                     if hi > lo:
-                        for out in self._chain(self._to_tensor(batch[lo:hi])):
+                        for out in self._chain(self._to_frames(batch[lo:hi])):
                             yield self._to_numpy(out)
                 index += len(batch)
             for out in self._chain(None, end=True):

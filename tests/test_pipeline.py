@@ -5,7 +5,7 @@ import torch
 from oldfilm import Pipeline
 from oldfilm.errors import BadInput
 from oldfilm.pipeline import resolve_device
-from oldfilm.stages import Stage
+from oldfilm.stages import Frames, Stage
 
 
 class Delay(Stage):
@@ -17,7 +17,7 @@ class Delay(Stage):
         self.held, self.resets = None, 0
 
     def process(self, frames):
-        both = frames if self.held is None else torch.cat([self.held, frames])
+        both = frames if self.held is None else Frames.cat([self.held, frames])
         self.held = both[-1:]
         return both[:-1]
 
@@ -33,7 +33,7 @@ class AddOne(Stage):
     name = "add"
 
     def process(self, frames):
-        return frames + 1 / 255
+        return Frames(frames.rgb + 1 / 255, frames.source)
 
 
 def batches(n, size):
@@ -55,7 +55,7 @@ def test_scene_cuts_split_batches_and_reset_state():
 
     class Spy(Stage):
         def process(self, frames):
-            seen.append(frames[:, 0, 0, 0].mul(255).round().int().tolist())
+            seen.append(frames.rgb[:, 0, 0, 0].mul(255).round().int().tolist())
             return frames
 
     pipe = Pipeline([delay, Spy()], device="cpu", progress=False)

@@ -1,16 +1,40 @@
 """Pipeline stages: one file each, all speaking the small protocol of :class:`Stage`."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 
-class Stage:
-    """A step of the pipeline working on batches of frames.
+@dataclass
+class Frames:
+    """A batch in film order: the picture so far and the decoded film frames it came from.
 
-    Frames are ``(B, 3, H, W)`` float RGB tensors in [0, 1] on the pipeline's device, in film order.
+    Both are ``(B, 3, H, W)`` float RGB in [0, 1] on the pipeline's device. ``source`` travels
+    unchanged through the stages, so a stage late in the chain (stabilize after cartoonize) still
+    sees the original film, e.g. to compute motion on it.
+    """
+
+    rgb: torch.Tensor
+    source: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.rgb)
+
+    def __getitem__(self, index: slice) -> "Frames":
+        return Frames(self.rgb[index], self.source[index])
+
+    @staticmethod
+    def cat(parts: list["Frames"]) -> "Frames":
+        return Frames(torch.cat([p.rgb for p in parts]), torch.cat([p.source for p in parts]))
+
+
+class Stage:
+    """A step of the pipeline working on batches of :class:`Frames`.
+
     ``process`` may hold frames back (a temporal stage that looks ahead) and return fewer than it
-    was given; ``flush`` returns what it still holds. At a scene cut the pipeline calls ``flush``
-    then ``reset``; at the end of the film, ``flush``.
+    was given, or None; ``flush`` returns what it still holds. At a scene cut the pipeline calls
+    ``flush`` then ``reset``; at the end of the film, ``flush``.
     """
 
     name = "stage"
@@ -22,13 +46,13 @@ class Stage:
                 value.to(device)
         return self
 
-    def process(self, frames: torch.Tensor) -> torch.Tensor:
+    def process(self, frames: Frames) -> Frames | None:
         raise NotImplementedError
 
     def reset(self) -> None:
         """Forget temporal state (a new scene starts)."""
 
-    def flush(self) -> torch.Tensor | None:
+    def flush(self) -> Frames | None:
         """Return frames still held back, if any."""
         return None
 
@@ -41,5 +65,5 @@ class Identity(Stage):
 
     name = "identity"
 
-    def process(self, frames: torch.Tensor) -> torch.Tensor:
+    def process(self, frames: Frames) -> Frames:
         return frames

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from .. import weights
 from ..ops.color import lab_to_rgb, luma, rgb_to_lab, rgb_to_ycbcr, ycbcr_to_rgb
-from . import Stage
+from . import Frames, Stage
 
 
 def render_dims(height: int, width: int, render_size: int) -> tuple[int, int]:
@@ -32,9 +32,12 @@ class Colorize(Stage):
         self.net = net if net is not None else weights.load(self.model_name, models_dir=models_dir)
 
     @torch.inference_mode()
-    def process(self, frames: torch.Tensor) -> torch.Tensor:
-        h, w = frames.shape[-2:]
-        y = luma(frames.float())
+    def process(self, frames: Frames) -> Frames:
+        return Frames(self.colorize(frames.rgb), frames.source)
+
+    def colorize(self, rgb: torch.Tensor) -> torch.Tensor:
+        h, w = rgb.shape[-2:]
+        y = luma(rgb.float())
         small = F.interpolate(y, size=render_dims(h, w, self.render_size), mode="area")
         L = rgb_to_lab(small.expand(-1, 3, -1, -1))[:, :1]
         ab = self.net(L).float()
