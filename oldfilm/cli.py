@@ -54,6 +54,9 @@ def cli():
     Examples:
       oldfilm colorize movie.mp4               # writes movie.colorized.mp4, sound kept
       oldfilm colorize a.mkv b.avi -o done/    # several films into a folder
+      oldfilm colorize movie.mp4 --no-stabilize  # per-frame colour, to compare
+      oldfilm stabilize other.mp4 --source movie.mp4   # de-flicker anyone's per-frame output
+      oldfilm eval movie.colorized.mp4 --source movie.mp4  # flicker and colour scores
       oldfilm info movie.mp4                   # what a film holds
       oldfilm models                           # installed models and their scores
     """
@@ -76,8 +79,8 @@ def output_for(input: Path, output: str | None, suffix: str, many: bool) -> Path
     return out
 
 
-def run_films(inputs: tuple[str, ...], stages_factory, suffix: str, opts: dict) -> None:
-    """Process each film with a fresh pipeline of the same stages (the shared path of commands)."""
+def run_films(inputs: tuple[str, ...], stages_factory, suffix: str, opts: dict, source: str | None = None) -> None:
+    """Process each film with one pipeline of the given stages (the shared path of commands)."""
     from .pipeline import Pipeline
 
     films = [Path(i) for i in inputs]
@@ -95,43 +98,79 @@ def run_films(inputs: tuple[str, ...], stages_factory, suffix: str, opts: dict) 
     for film, info, out in plans:
         for stage in pipe.stages:
             stage.reset()
-        result = pipe.run(film, out, crf=opts["crf"], preset=opts["preset"], overwrite=opts["overwrite"], info=info)
+        result = pipe.run(film, out, crf=opts["crf"], preset=opts["preset"], overwrite=opts["overwrite"],
+                          info=info, source=source)
         if abs(result.frames_out - info.frames) > 1:
             click.echo(f"oldfilm: warning: {film.name}: its index lists {info.frames} frames but "
                        f"{result.frames_out} could be decoded (a damaged file?)", err=True)
         if not opts["quiet"]:
-            click.echo(f"wrote {out} ({result.frames_out} frames in {result.seconds:.1f} s, "
-                       f"{result.fps:.1f} frames/s)", err=True)
+            click.echo(f"wrote {out} ({result.frames_out} frames, {len(pipe.cuts) + 1} shots, "
+                       f"{result.seconds:.1f} s, {result.fps:.1f} frames/s)", err=True)
 
 
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @options.model
 @options.render_size
+@options.stabilize
+@options.strength
 @options.processing
-def colorize(inputs, model, render_size, **opts):
+def colorize(inputs, model, render_size, stabilize, strength, **opts):
     """Colorize black-and-white films; sound, subtitles and chapters are copied unchanged.
 
     The model predicts colour at a small size and the film's own full-resolution luma is kept,
-    so detail and grain are untouched. Output goes to a hidden partial file that is renamed only
-    when complete.
+    so detail and grain are untouched; the stabilizer then removes colour flicker along the
+    film's motion. Output goes to a hidden partial file that is renamed only when complete.
 
     \b
     Examples:
       oldfilm colorize movie.mp4
       oldfilm colorize movie.mkv -o restored.mp4 --crf 16
       oldfilm colorize reel1.mp4 reel2.mp4 -o out/ --device cuda --batch-size 32
+      oldfilm colorize movie.mp4 --no-stabilize     # per-frame colour, to compare
       oldfilm colorize -- -leading-dash.mp4
     """
     from .stages.colorize import Colorize
+    from .stages.stabilize import Stabilize
 
     name = model or weights.default("colorize")
     weights.get(name)   # an unknown name fails before any work
 
     def stages():
-        return [Colorize(name, render_size=render_size, models_dir=opts["models_dir"])]
+        chain = [Colorize(name, render_size=render_size, models_dir=opts["models_dir"])]
+        return chain + ([Stabilize(mode="chroma", strength=strength)] if stabilize else [])
 
     run_films(inputs, stages, "colorized", opts)
+
+
+@cli.command()
+@click.argument("processed", metavar="PROCESSED")
+@click.option("--source", required=True, type=click.Path(dir_okay=False, path_type=str),
+              help="The original film PROCESSED was made from (its motion guides the stabilizer).")
+@click.option("--mode", type=click.Choice(["auto", "chroma", "rgb"]), default="auto", show_default=True,
+              help="chroma: smooth colour only, keep the luma (colorized films); rgb: all channels "
+                   "(cartoons, grading); auto: chroma when PROCESSED keeps the source's luma.")
+@options.strength
+@options.processing
+def stabilize(processed, source, mode, strength, **opts):
+    """Remove flicker from any per-frame-processed film, guided by its original.
+
+    Works on the output of any tool that treats frames one by one (a DeOldify colorization, a
+    graded or style-transferred copy): optical flow on the original's frames tells where each
+    pixel moves, and colours are held along that motion, reset at scene cuts. The sound comes from
+    PROCESSED, or from the original when PROCESSED has none.
+
+    \b
+    Examples:
+      oldfilm stabilize deoldified.mp4 --source original.mp4
+      oldfilm stabilize graded.mkv --source original.mkv -o steady.mkv --mode rgb
+    """
+    from .stages.stabilize import Stabilize
+
+    if Path(processed).resolve() == Path(source).resolve():
+        raise BadInput("PROCESSED and --source are the same file: give the original film as --source")
+    run_films((processed,), lambda: [Stabilize(mode=mode, strength=strength)], "stabilized", opts,
+              source=source)
 
 
 @cli.command()
@@ -155,6 +194,40 @@ def info(inputs, as_json):
             click.echo(f"  {k:20} {v}")
         for s in streams:
             click.echo(f"  stream {s}")
+
+
+@cli.command("eval")
+@click.argument("video")
+@click.option("--source", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="The original film VIDEO was made from: its motion is used for the warping error "
+                   "(default: VIDEO's own).")
+@click.option("--truth", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="A colour truth of the same frames: adds CIEDE2000 and PSNR against it.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Write the scores, with every frame's, to this JSON file (else printed).")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Write a per-frame chart of every score to this PNG.")
+@options.quiet
+def eval_(video, source, truth, json_path, plot_path, quiet):
+    """Score a film: flicker (warping error), colourfulness, and distance to a colour truth.
+
+    Warping error (Lai et al. 2018): each frame is warped onto the previous one by optical flow
+    computed on the source's gray frames, and the squared difference is averaged over pixels that
+    are visible in both (forward-backward consistent, not on a motion boundary), RGB in [0, 1];
+    pairs across a scene cut are skipped. Lower is steadier. Colourfulness: Hasler & Süsstrunk
+    (0 for gray, about 33 is "moderately colourful"). CIEDE2000 and PSNR need --truth.
+
+    \b
+    Examples:
+      oldfilm eval movie.colorized.mp4 --source movie.mp4
+      oldfilm eval gray.colorized.mp4 --source gray.mp4 --truth colour.mp4 --json s.json --plot s.png
+    """
+    from .evaluate import evaluate, save
+
+    report = evaluate(video, source, truth, progress=not quiet)
+    save(report, json_path, plot_path)
+    summary = {k: report[k] for k in ("frames", "cuts", "warping_error", "colourfulness", "delta_e2000", "psnr")}
+    click.echo(json.dumps(summary if json_path else report, indent=2))
 
 
 @cli.command()

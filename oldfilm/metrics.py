@@ -79,3 +79,39 @@ def psnr(a: torch.Tensor, b: torch.Tensor, peak: float = 1.0) -> torch.Tensor:
     """Peak signal-to-noise ratio in dB per image over the last 3 dims (C, H, W); shape (...)."""
     mse = ((a.float() - b.float()) ** 2).flatten(-3).mean(-1)
     return 10 * torch.log10(peak ** 2 / mse)
+
+
+def warping_error(frame: torch.Tensor, next_frame: torch.Tensor, fw_flow: torch.Tensor,
+                  mask: torch.Tensor) -> torch.Tensor:
+    """Warping error of one frame pair as in Lai et al. 2018 (their evaluate_WarpError.py).
+
+    ``frame``, ``next_frame``: (B, 3, H, W) RGB in [0, 1]; ``fw_flow``: flow frame -> next_frame;
+    ``mask``: (B, 1, H, W) non-occlusion mask. ``next_frame`` is warped onto ``frame`` and the
+    squared difference is averaged over the trusted pixels and channels. Returns shape (B,).
+    """
+    from .ops.flow import warp
+
+    diff = (warp(next_frame.float(), fw_flow) - frame.float()) ** 2 * mask
+    n = mask.flatten(1).sum(1) * frame.shape[1]
+    n = torch.where(n > 0, n, torch.full_like(n, float(diff[0].numel())))
+    return diff.flatten(1).sum(1) / n
+
+
+def video_warping_error(frames: torch.Tensor, source: torch.Tensor | None = None,
+                        preset: str = "medium") -> torch.Tensor:
+    """Per-pair warping errors (T-1,) of a clip (T, 3, H, W), flow from ``source``'s gray frames
+    (the film the clip was made from; default the clip itself), masks by forward-backward
+    consistency and motion boundaries. The mean is the seed's E_warp."""
+    from .ops.flow import DISFlow, flow_tensor, non_occlusion, to_gray_u8
+
+    source = frames if source is None else source
+    dis = DISFlow(preset)
+    errors = []
+    prev = to_gray_u8(source[0])
+    for t in range(len(frames) - 1):
+        cur = to_gray_u8(source[t + 1])
+        fw = flow_tensor(dis(prev, cur), frames.device)
+        bw = flow_tensor(dis(cur, prev), frames.device)
+        errors.append(warping_error(frames[t:t + 1], frames[t + 1:t + 2], fw, non_occlusion(fw, bw))[0])
+        prev = cur
+    return torch.stack(errors) if errors else torch.zeros(0)

@@ -11,14 +11,16 @@ DEFAULTS = {
     "precision": "auto",
     "crf": 18,
     "preset": "medium",
+    "strength": 0.9,
 }
 
 PRESETS = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
 
 output = click.option(
     "-o", "--output", type=click.Path(dir_okay=True, path_type=str), default=None,
-    help="Output file, or an existing folder. Default: INPUT's name + '.colorized' beside it, "
-         f"same container (one of {', '.join(sorted(CONTAINERS))}; others become .mkv).")
+    help="Output file, or an existing folder. Default: beside INPUT, named after it and the command "
+         "(movie.colorized.mp4, movie.stabilized.mp4), "
+         f"in the same container (one of {', '.join(sorted(CONTAINERS))}; others become .mkv).")
 overwrite = click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 quiet = click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary; errors only.")
 device = click.option(
@@ -44,6 +46,13 @@ render_size = click.option(
     "--render-size", type=click.IntRange(64, 2048), default=None,
     help="Long side, in pixels, at which the model predicts colour (the model's default if not given). "
          "Larger gives finer colour detail and is slower; the film's own luma is always kept at full size.")
+stabilize = click.option(
+    "--stabilize/--no-stabilize", default=True, show_default=True,
+    help="Remove frame-to-frame colour flicker, guided by the film's own motion (resets at scene cuts).")
+strength = click.option(
+    "--strength", type=click.FloatRange(0, 1), default=DEFAULTS["strength"], show_default=True,
+    help="How strongly the stabilizer holds colours along the motion: 0 changes nothing, "
+         "1 never lets a colour change where motion is tracked.")
 model = click.option("--model", default=None, metavar="NAME",
                      help="Colorization model (see `oldfilm models`). Default: the registry's default.")
 

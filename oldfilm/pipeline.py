@@ -12,6 +12,7 @@ import torch
 from tqdm import tqdm
 
 from .errors import BadInput
+from .scenes import SceneDetector
 from .stages import Frames, Stage
 from .video import FrameReader, FrameWriter, VideoInfo, probe
 
@@ -57,10 +58,12 @@ class Pipeline:
     """
 
     def __init__(self, stages: list[Stage], *, device: str | torch.device = "auto",
-                 batch_size: int = 8, precision: str = "auto", progress: bool = True):
+                 batch_size: int = 8, precision: str = "auto", progress: bool = True,
+                 detect_scenes: bool = True):
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
         self.stages = [s.to(self.device) for s in stages]
-        self.batch_size, self.progress = batch_size, progress
+        self.batch_size, self.progress, self.detect_scenes = batch_size, progress, detect_scenes
+        self.cuts: list[int] = []   # the scene cuts of the last film processed
         if precision == "auto":
             precision = "fp16" if self.device.type == "cuda" else "fp32"
         self.precision = precision
@@ -75,12 +78,20 @@ class Pipeline:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self._dtype)
 
-    def _to_frames(self, batch: np.ndarray) -> Frames:
+    def _tensor(self, batch: np.ndarray) -> torch.Tensor:
         t = torch.from_numpy(batch)
         if self.device.type == "cuda":
             t = t.pin_memory().to(self.device, non_blocking=True)
-        t = t.to(self.device).permute(0, 3, 1, 2).float().div_(255)
-        return Frames(t, t)
+        return t.to(self.device).permute(0, 3, 1, 2).float().div_(255)
+
+    def _to_frames(self, batch: np.ndarray, source: np.ndarray | None) -> Frames:
+        rgb = self._tensor(batch)
+        if source is None:
+            return Frames(rgb, rgb)
+        src = self._tensor(source)
+        if src.shape[-2:] != rgb.shape[-2:]:
+            src = torch.nn.functional.interpolate(src, size=rgb.shape[-2:], mode="bilinear", align_corners=False)
+        return Frames(rgb, src)
 
     @staticmethod
     def _to_numpy(frames: Frames) -> np.ndarray:
@@ -104,42 +115,76 @@ class Pipeline:
         return outs
 
     @torch.inference_mode()
-    def process_batches(self, batches: Iterable[np.ndarray], cuts: Iterable[int] = ()) -> Iterator[np.ndarray]:
+    def process_batches(self, batches: Iterable[np.ndarray], cuts: Iterable[int] = (),
+                        sources: Iterable[np.ndarray] | None = None) -> Iterator[np.ndarray]:
         """Stream uint8 ``(B, H, W, 3)`` batches through the stages; ``cuts`` are the frame
-        indices where a new scene starts (temporal stages reset there)."""
+        indices where a new scene starts (temporal stages reset there), added to those the
+        scene detector finds when ``detect_scenes`` is on. ``sources``: batches of the original
+        film, of the same lengths, when ``batches`` is an already processed copy of it (scenes
+        are then found on the sources)."""
+        sources = iter(sources) if sources is not None else None
         cuts = {c for c in cuts if c > 0}
+        detector = SceneDetector() if self.detect_scenes else None
+        self.cuts = []
         index = 0
         with self._autocast():
             for batch in batches:
+                source = None
+                if sources is not None:
+                    source = next(sources, None)
+                    if source is None:
+                        break
+                    n = min(len(batch), len(source))
+                    batch, source = batch[:n], source[:n]
+                if detector is not None:
+                    cuts.update(detector(batch if source is None else source, index))
                 inside = {c - index for c in cuts if index <= c < index + len(batch)}
+                self.cuts += sorted(index + i for i in inside if index + i > 0)
                 bounds = sorted(inside | {0, len(batch)})
                 for lo, hi in zip(bounds, bounds[1:]):
                     if index + lo in cuts:   # a new scene: finish the last one first
                         for out in self._chain(None, end=True):
                             yield self._to_numpy(out)
                     if hi > lo:
-                        for out in self._chain(self._to_frames(batch[lo:hi])):
+                        part = self._to_frames(batch[lo:hi], None if source is None else source[lo:hi])
+                        for out in self._chain(part):
                             yield self._to_numpy(out)
                 index += len(batch)
             for out in self._chain(None, end=True):
                 yield self._to_numpy(out)
 
     def run(self, input: str | Path, output: str | Path, *, crf: int = 18, preset: str = "medium",
-            overwrite: bool = False, cuts: Iterable[int] = (), info: VideoInfo | None = None) -> RunResult:
-        """Process the film ``input`` into ``output``, audio and subtitles copied unchanged."""
+            overwrite: bool = False, cuts: Iterable[int] = (), info: VideoInfo | None = None,
+            source: str | Path | None = None) -> RunResult:
+        """Process the film ``input`` into ``output``, audio and subtitles copied unchanged.
+
+        ``source``: when ``input`` is a processed copy of a film (a colorized film to stabilize),
+        the original film, read alongside to guide the stages; the sound comes from ``input`` if
+        it has any, else from ``source``.
+        """
         input, output = Path(input), Path(output)
         info = info or probe(input)
-        if output.resolve() == input.resolve():
-            raise BadInput(f"the output {output} is the input: oldfilm never writes over its input; choose another -o")
+        src_info = probe(source) if source is not None else None
+        for path in (input, source):
+            if path is not None and output.resolve() == Path(path).resolve():
+                raise BadInput(f"the output {output} is an input: oldfilm never writes over its input; choose another -o")
         if output.exists() and not overwrite:
             raise BadInput(f"{output} exists: pass --overwrite to replace it, or choose another -o")
+        if src_info is not None and abs(src_info.fps - info.fps) / info.fps > 0.01:
+            raise BadInput(f"{Path(source).name} runs at {float(src_info.fps):.3f} fps but {input.name} at "
+                           f"{float(info.fps):.3f}: give the film that {input.name} was made from")
+        sound_from = input if info.audio or src_info is None else Path(source)
+        sound_start = info.start if sound_from == input else src_info.start
         started = time.perf_counter()
         bar = tqdm(total=info.frames, unit="frame", disable=not self.progress, dynamic_ncols=True,
                    desc=input.name[:30], smoothing=0.1)
-        writer = FrameWriter(output, info.width, info.height, info.fps, source=input,
-                             source_start=info.start, crf=crf, preset=preset, sar=info.sar)
-        with writer, FrameReader(info, self.batch_size) as reader:
-            for frames in self.process_batches(reader, cuts):
+        writer = FrameWriter(output, info.width, info.height, info.fps, source=sound_from,
+                             source_start=sound_start, crf=crf, preset=preset, sar=info.sar)
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(writer)
+            reader = stack.enter_context(FrameReader(info, self.batch_size))
+            guide = stack.enter_context(FrameReader(src_info, self.batch_size)) if src_info else None
+            for frames in self.process_batches(reader, cuts, sources=guide):
                 writer.write(frames)
                 bar.update(len(frames))
             bar.close()

@@ -86,7 +86,7 @@ def decode(path: Path, pix_fmt: str = "rgb24") -> np.ndarray:
     out = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:V:0", "-f", "rawvideo",
                           "-pix_fmt", pix_fmt, "pipe:1"], capture_output=True, check=True).stdout
     ch = {"rgb24": 3, "gray": 1}[pix_fmt]
-    return np.frombuffer(out, np.uint8).reshape(-1, info.height, info.width, ch)
+    return np.frombuffer(out, np.uint8).reshape(-1, info.height, info.width, ch).copy()
 
 
 def audio_md5(path: Path) -> list[str]:

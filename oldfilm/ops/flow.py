@@ -1,0 +1,81 @@
+"""Optical flow, warping and occlusion on tensors.
+
+Convention: ``flow`` is (B, 2, H, W) in pixels, channel 0 = x, 1 = y. ``warp(img, flow)`` samples
+``img`` at ``x + flow(x)``: with the flow from frame t to frame t-1 it brings frame t-1 onto t.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+_GRIDS: dict = {}
+
+
+def _grid(h: int, w: int, device, dtype) -> torch.Tensor:
+    key = (h, w, device, dtype)
+    if key not in _GRIDS:
+        ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=dtype),
+                                torch.arange(w, device=device, dtype=dtype), indexing="ij")
+        _GRIDS.clear()
+        _GRIDS[key] = torch.stack([xs, ys])[None]
+    return _GRIDS[key]
+
+
+def warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Backward-warp ``img`` (B, C, H, W) by ``flow``; samples outside the frame take the edge value."""
+    h, w = img.shape[-2:]
+    pos = _grid(h, w, img.device, flow.dtype) + flow
+    gx = pos[:, 0] * (2 / max(w - 1, 1)) - 1
+    gy = pos[:, 1] * (2 / max(h - 1, 1)) - 1
+    return F.grid_sample(img, torch.stack([gx, gy], -1).to(img.dtype), mode="bilinear",
+                         padding_mode="border", align_corners=True)
+
+
+def inside(flow: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) mask of pixels whose flow target lies inside the frame."""
+    h, w = flow.shape[-2:]
+    pos = _grid(h, w, flow.device, flow.dtype) + flow
+    ok = (pos[:, 0] >= 0) & (pos[:, 0] <= w - 1) & (pos[:, 1] >= 0) & (pos[:, 1] <= h - 1)
+    return ok[:, None].to(flow.dtype)
+
+
+def non_occlusion(fw: torch.Tensor, bw: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) mask, 1 where frame t's pixel is visible in frame t+1 (Ruder et al. 2016).
+
+    ``fw``: flow t -> t+1, ``bw``: flow t+1 -> t. Occluded where the forward-backward round trip
+    does not return (|fw + bw(x + fw)|^2 > 0.01 (|fw|^2 + |bw(x+fw)|^2) + 0.5) or on motion
+    boundaries (|grad u|^2 + |grad v|^2 > 0.01 |fw|^2 + 0.002); the thresholds of Lai et al. 2018.
+    """
+    bw_w = warp(bw, fw)
+    mag = lambda f: (f ** 2).sum(1, keepdim=True)  # noqa: E731
+    round_trip = mag(fw + bw_w) > 0.01 * (mag(fw) + mag(bw_w)) + 0.5
+    dx = F.pad(fw[..., :, 1:] - fw[..., :, :-1], (0, 1))
+    dy = F.pad(fw[..., 1:, :] - fw[..., :-1, :], (0, 0, 0, 1))
+    boundary = mag(dx) + mag(dy) > 0.01 * mag(fw) + 0.002
+    return (~(round_trip | boundary)).to(fw.dtype) * inside(fw)
+
+
+class DISFlow:
+    """Dense optical flow on gray uint8 frames with OpenCV's DIS (fast, CPU)."""
+
+    PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+               "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+
+    def __init__(self, preset: str = "fast"):
+        self._dis = cv2.DISOpticalFlow_create(self.PRESETS[preset])
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Flow (H, W, 2) float32 from gray frame ``a`` to gray frame ``b``."""
+        return self._dis.calc(np.ascontiguousarray(a), np.ascontiguousarray(b), None)
+
+
+def to_gray_u8(rgb: torch.Tensor) -> np.ndarray:
+    """(3, H, W) RGB in [0, 1] -> (H, W) uint8 BT.601 luma on the CPU."""
+    y = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
+    return y.mul(255).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
+
+
+def flow_tensor(flow: np.ndarray, device) -> torch.Tensor:
+    return torch.from_numpy(flow).permute(2, 0, 1)[None].to(device)

@@ -1,0 +1,102 @@
+"""Stabilize: remove frame-to-frame colour flicker, guided by motion in the source film.
+
+Training-free and causal. For each frame, optical flow on the source's gray frames (DIS) brings
+the previous stabilized frame onto the current one; where the flow is trusted (forward-backward
+consistent, not a motion boundary, and the gray source agrees after warping) the current frame is
+blended towards it, elsewhere (occlusions, new content) the current frame is kept as it is. The
+blend runs at a small working size on a low-pass version of the picture and is added back as a
+correction, so full-resolution detail is untouched and only slow colour changes are smoothed.
+
+``mode="chroma"``: only Cb/Cr are blended and the luma is kept (colorization).
+``mode="rgb"``: all three channels (cartoons, graded copies).
+``mode="auto"``: chroma where the picture's luma is the source's (a colorized film), else rgb;
+decided afresh at each shot.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..ops.color import luma, rgb_to_ycbcr, ycbcr_to_rgb
+from ..ops.flow import DISFlow, flow_tensor, non_occlusion, to_gray_u8, warp
+from . import Frames, Stage
+
+
+def work_dims(height: int, width: int, size: int) -> tuple[int, int]:
+    scale = min(1.0, size / max(height, width))
+    return max(8, round(height * scale)), max(8, round(width * scale))
+
+
+def fit_affine(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Per channel, the weighted least-squares ``a * x + b`` closest to ``y``; (1, C, h, w)."""
+    w = weight / weight.sum().clamp(min=1e-6)
+    mx, my = (w * x).sum((2, 3), keepdim=True), (w * y).sum((2, 3), keepdim=True)
+    var = (w * (x - mx) ** 2).sum((2, 3), keepdim=True)
+    cov = (w * (x - mx) * (y - my)).sum((2, 3), keepdim=True)
+    a = (cov / var.clamp(min=1e-6)).clamp(0.5, 2.0)
+    if weight.sum() < 16:   # too little to trust: change nothing
+        return x
+    return a * (x - mx) + my
+
+
+class Stabilize(Stage):
+    name = "stabilize"
+
+    def __init__(self, *, mode: str = "auto", strength: float = 0.9, work_size: int = 320,
+                 sigma: float = 0.04, preset: str = "fast", eps: float = 0.05):
+        if mode not in ("chroma", "rgb", "auto"):
+            raise ValueError(f"mode must be chroma, rgb or auto, not {mode!r}")
+        self.mode, self.strength, self.work_size, self.sigma, self.eps = mode, strength, work_size, sigma, eps
+        self.flow = DISFlow(preset)
+        self.reset()
+
+    def reset(self) -> None:
+        self._prev_gray = None     # uint8 (h, w) source luma at working size
+        self._prev_out = None      # (1, C, h, w) stabilized low-pass picture at working size
+        self._mode = None if self.mode == "auto" else self.mode
+
+    def _channels(self, rgb: torch.Tensor) -> torch.Tensor:
+        return rgb_to_ycbcr(rgb)[:, 1:] if self._mode == "chroma" else rgb
+
+    def process(self, frames: Frames) -> Frames:
+        rgb = frames.rgb.float()
+        if self._mode is None:
+            same_luma = (luma(rgb) - luma(frames.source.float())).abs().mean() < 0.02
+            self._mode = "chroma" if same_luma else "rgb"
+        h, w = rgb.shape[-2:]
+        dims = work_dims(h, w, self.work_size)
+        small_src = F.interpolate(frames.source.float(), size=dims, mode="area")
+        small = self._channels(F.interpolate(rgb, size=dims, mode="area"))
+        stable = torch.empty_like(small)
+        for i in range(len(rgb)):
+            gray = to_gray_u8(small_src[i])
+            cur = small[i:i + 1]
+            if self._prev_gray is None:
+                out = cur
+            else:
+                bw = flow_tensor(self.flow(gray, self._prev_gray), rgb.device)   # t -> t-1
+                fw = flow_tensor(self.flow(self._prev_gray, gray), rgb.device)   # t-1 -> t
+                trust = non_occlusion(bw, fw)
+                g_now = torch.from_numpy(gray).to(rgb.device, torch.float32)[None, None] / 255
+                g_prev = torch.from_numpy(self._prev_gray).to(rgb.device, torch.float32)[None, None] / 255
+                agree = torch.exp(-((warp(g_prev, bw) - g_now) / self.sigma) ** 2)
+                weight = trust * agree
+                prev = warp(self._prev_out, bw)
+                # the current frame moves a fraction `strength` of the way to the history: everywhere by
+                # a global per-channel affine change (exposure, balance), and where the motion is
+                # trusted also by the local remainder (colour of each object)
+                fitted = fit_affine(cur, prev, weight)
+                out = cur + self.strength * (fitted - cur + weight * (prev - fitted))
+            stable[i:i + 1] = out
+            self._prev_gray, self._prev_out = gray, out
+        if self._mode == "chroma":   # chroma is smooth: an additive correction
+            correction = F.interpolate(stable - small, size=(h, w), mode="bilinear", align_corners=False)
+            ycc = rgb_to_ycbcr(rgb)
+            result = ycbcr_to_rgb(torch.cat([ycc[:, :1], ycc[:, 1:] + correction], 1))
+        else:                       # exposure and white-balance flicker scale detail too: a gain
+            gain = (stable + self.eps) / (small + self.eps)
+            result = (rgb * F.interpolate(gain, size=(h, w), mode="bilinear", align_corners=False)).clamp(0, 1)
+        return Frames(result, frames.source)
+
+    def describe(self) -> str:
+        return f"stabilize(mode={self.mode}, strength={self.strength}, work_size={self.work_size})"

@@ -1,0 +1,27 @@
+import pytest
+
+from conftest import ff
+from oldfilm.scenes import detect_scenes
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    """Four gray shots of 20 frames at 25 fps, the 2nd fading in, the 4th a fast pan: cuts at 20, 40, 60."""
+    path = tmp_path_factory.mktemp("scenes") / "shots.mp4"
+    size = "size=160x120:rate=25"
+    ff("-t", "0.8", "-f", "lavfi", "-i", f"testsrc2={size}",
+       "-t", "0.8", "-f", "lavfi", "-i", f"mandelbrot={size}",
+       "-t", "0.8", "-f", "lavfi", "-i", f"smptebars={size}",
+       "-t", "0.8", "-f", "lavfi", "-i", f"life={size}:mold=10:ratio=0.5:mold_color=gray:life_color=white",
+       "-filter_complex", "[0]format=yuv420p[a];[1]fade=in:0:10,format=yuv420p[b];[2]format=yuv420p[c];"
+                          "[3]format=yuv420p,scroll=h=0.05[d];[a][b][c][d]concat=n=4,hue=s=0",
+       "-c:v", "libx264", str(path))
+    return path
+
+
+def test_cuts_found_where_shots_change(shots):
+    assert detect_scenes(shots) == [20, 40, 60]
+
+
+def test_no_cuts_in_one_moving_shot(clips):
+    assert detect_scenes(clips["gray"]) == []
