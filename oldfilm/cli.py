@@ -110,10 +110,7 @@ def run_films(inputs: tuple[str, ...], stages_factory, suffix: str, opts: dict, 
 
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
-@options.model
-@options.render_size
-@options.stabilize
-@options.strength
+@options.colorizing
 @options.processing
 def colorize(inputs, model, render_size, stabilize, strength, **opts):
     """Colorize black-and-white films; sound, subtitles and chapters are copied unchanged.
@@ -130,17 +127,12 @@ def colorize(inputs, model, render_size, stabilize, strength, **opts):
       oldfilm colorize movie.mp4 --no-stabilize     # per-frame colour, to compare
       oldfilm colorize -- -leading-dash.mp4
     """
-    from .stages.colorize import Colorize
-    from .stages.stabilize import Stabilize
+    from . import recipes
 
-    name = model or weights.default("colorize")
-    weights.get(name)   # an unknown name fails before any work
-
-    def stages():
-        chain = [Colorize(name, render_size=render_size, models_dir=opts["models_dir"])]
-        return chain + ([Stabilize(mode="chroma", strength=strength)] if stabilize else [])
-
-    run_films(inputs, stages, "colorized", opts)
+    weights.get(model or weights.default("colorize"))   # an unknown name fails before any work
+    recipe = dict(model=model, render_size=render_size, models_dir=opts["models_dir"],
+                  stabilize=stabilize, strength=strength)
+    run_films(inputs, lambda: recipes.colorize(**recipe), "colorized", opts)
 
 
 @cli.command()
@@ -194,6 +186,83 @@ def info(inputs, as_json):
             click.echo(f"  {k:20} {v}")
         for s in streams:
             click.echo(f"  stream {s}")
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder; the input tree is mirrored there. Default: FOLDER.colorized beside FOLDER.")
+@click.option("-r", "--recursive", is_flag=True, help="Also take films in sub-folders.")
+@click.option("--command", type=click.Choice(["colorize"]), default="colorize", show_default=True,
+              help="What to do to each film (its options below apply).")
+@click.option("--force", is_flag=True, help="Redo films whose output already exists.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Chunks processed at once on this machine, each in its own process.")
+@click.option("--ray", "ray_address", default=None, metavar="ADDRESS",
+              help="Run the chunks as tasks on a Ray cluster (ADDRESS, 'auto', or 'local' for one here). "
+                   "Needs pip install 'oldfilm[ray]'.")
+@click.option("--chunk-seconds", type=click.FloatRange(0.1), default=300, show_default=True,
+              help="Long films are cut into chunks of about this length, at scene cuts; finished "
+                   "chunks survive a crash.")
+@options.colorizing
+@options.compute
+def batch(folder, out_dir, recursive, command, force, workers, ray_address, chunk_seconds,
+          model, render_size, stabilize, strength, **opts):
+    """Process every film in a folder; resumable after a crash or a reboot.
+
+    Films are found by content, not by extension. Each long film is cut at scene boundaries into
+    chunks that are processed (in parallel with --workers or --ray) and kept in a work folder beside
+    its output until the film is joined and its sound muxed in. Run the same command again after
+    an interruption: finished films are skipped and finished chunks are not redone. A film that
+    fails is reported and the others go on; the exit code is 1 if any failed.
+
+    \b
+    Examples:
+      oldfilm batch films/                      # -> films.colorized/
+      oldfilm batch films/ -o restored/ --recursive --workers 2
+      oldfilm batch films/ --ray auto --device cuda
+    """
+    from . import batch as runner
+
+    name = model or weights.default(command)
+    if weights.find(name, opts["models_dir"]) is None:
+        weights.load(name, models_dir=opts["models_dir"])   # raises: says where it looked
+    folder = folder.resolve()
+    out_dir = (out_dir or folder.with_name(f"{folder.name}.{recipes_suffix(command)}")).resolve()
+    films = runner.find_films(folder, out_dir, recipes_suffix(command), recursive)
+    if not films:
+        raise BadInput(f"no films found in {folder}" + ("" if recursive else " (add --recursive for sub-folders)"))
+    recipe = dict(model=model, render_size=render_size, models_dir=opts["models_dir"],
+                  stabilize=stabilize, strength=strength)
+    executor = runner.RayExecutor(ray_address) if ray_address else runner.LocalExecutor(workers)
+    from tqdm import tqdm
+    total = sum(f.frames for f in films if f.status != "failed")
+    bar = tqdm(total=total, unit="frame", disable=opts["quiet"], desc="all films", dynamic_ncols=True)
+    runner.run_batch(
+        films, command, recipe, device=opts["device"], batch_size=opts["batch_size"],
+        precision=opts["precision"], crf=opts["crf"], preset=opts["preset"], force=force,
+        chunk_seconds=chunk_seconds, executor=executor,
+        on_chunk=lambda film, chunk: (bar.update(chunk.count), bar.set_postfix_str(film.input.name[:30])),
+        on_film=lambda film: None)
+    for film in films:
+        if film.status == "skipped":
+            bar.update(film.frames)
+    bar.close()
+    width = max(len(str(f.input.relative_to(folder))) for f in films)
+    click.echo(f"\n{'film':{width}}  {'result':8} {'frames':>7} {'after s':>8}  output / reason")
+    for f in films:
+        where = f.error if f.status == "failed" else str(f.output)
+        secs = f"{f.seconds:8.1f}" if f.status == "done" else " " * 8
+        click.echo(f"{str(f.input.relative_to(folder)):{width}}  {f.status:8} {f.frames:7} {secs}  {where}")
+    failed = sum(f.status == "failed" for f in films)
+    if failed:
+        click.echo(f"oldfilm: {failed} of {len(films)} films failed", err=True)
+        raise SystemExit(1)
+
+
+def recipes_suffix(command: str) -> str:
+    from .recipes import SUFFIX
+    return SUFFIX[command]
 
 
 @cli.command("eval")

@@ -57,8 +57,22 @@ model = click.option("--model", default=None, metavar="NAME",
                      help="Colorization model (see `oldfilm models`). Default: the registry's default.")
 
 
-def processing(f):
-    """The options every film-processing command takes."""
-    for opt in reversed([output, overwrite, device, batch_size, precision, crf, preset, models_dir, quiet]):
+def _apply(f, opts):
+    for opt in reversed(opts):
         f = opt(f)
     return f
+
+
+def compute(f):
+    """Where and how the models run, and how the film is encoded."""
+    return _apply(f, [device, batch_size, precision, crf, preset, models_dir, quiet])
+
+
+def processing(f):
+    """The options every film-processing command takes."""
+    return _apply(compute(f), [output, overwrite])
+
+
+def colorizing(f):
+    """The colorize command's own choices (also offered by batch)."""
+    return _apply(f, [model, render_size, stabilize, strength])

@@ -155,12 +155,15 @@ class Pipeline:
 
     def run(self, input: str | Path, output: str | Path, *, crf: int = 18, preset: str = "medium",
             overwrite: bool = False, cuts: Iterable[int] = (), info: VideoInfo | None = None,
-            source: str | Path | None = None) -> RunResult:
+            source: str | Path | None = None, start: int = 0, count: int | None = None,
+            discard: int = 0, sound: bool = True) -> RunResult:
         """Process the film ``input`` into ``output``, audio and subtitles copied unchanged.
 
         ``source``: when ``input`` is a processed copy of a film (a colorized film to stabilize),
         the original film, read alongside to guide the stages; the sound comes from ``input`` if
-        it has any, else from ``source``.
+        it has any, else from ``source``. ``start``/``count``: process only that part of the film
+        (a chunk of a batch run); the first ``discard`` of those frames only warm up temporal
+        state and are not written; ``sound=False`` writes the picture alone.
         """
         input, output = Path(input), Path(output)
         info = info or probe(input)
@@ -176,17 +179,23 @@ class Pipeline:
         sound_from = input if info.audio or src_info is None else Path(source)
         sound_start = info.start if sound_from == input else src_info.start
         started = time.perf_counter()
-        bar = tqdm(total=info.frames, unit="frame", disable=not self.progress, dynamic_ncols=True,
+        total = min(count, info.frames - start) if count is not None else info.frames - start
+        bar = tqdm(total=total, unit="frame", disable=not self.progress, dynamic_ncols=True,
                    desc=input.name[:30], smoothing=0.1)
-        writer = FrameWriter(output, info.width, info.height, info.fps, source=sound_from,
-                             source_start=sound_start, crf=crf, preset=preset, sar=info.sar)
+        writer = FrameWriter(output, info.width, info.height, info.fps, source=sound_from if sound else None,
+                             source_start=sound_start if sound else 0.0, crf=crf, preset=preset, sar=info.sar)
         with contextlib.ExitStack() as stack:
             stack.enter_context(writer)
-            reader = stack.enter_context(FrameReader(info, self.batch_size))
-            guide = stack.enter_context(FrameReader(src_info, self.batch_size)) if src_info else None
+            reader = stack.enter_context(FrameReader(info, self.batch_size, start=start, count=count))
+            guide = (stack.enter_context(FrameReader(src_info, self.batch_size, start=start, count=count))
+                     if src_info else None)
+            to_skip = discard
             for frames in self.process_batches(reader, cuts, sources=guide):
-                writer.write(frames)
                 bar.update(len(frames))
+                skip = min(to_skip, len(frames))
+                to_skip -= skip
+                if skip < len(frames):
+                    writer.write(frames[skip:])
             bar.close()
             writer.close()
-        return RunResult(input, output, info.frames, writer.frames_written, time.perf_counter() - started)
+        return RunResult(input, output, total - discard, writer.frames_written, time.perf_counter() - started)

@@ -5,6 +5,7 @@ import queue
 import subprocess
 import tempfile
 import threading
+from fractions import Fraction
 from collections.abc import Iterator
 
 import numpy as np
@@ -20,17 +21,24 @@ class FrameReader:
     """Iterate ``(B, H, W, 3)`` uint8 RGB batches of ``info``'s main video stream.
 
     Memory stays bounded: at most ``queue_size`` batches wait between decoder and consumer.
-    Variable-frame-rate films are read at their average rate (frames repeated or dropped by
+    ``start`` and ``count`` read a part of the film (frame-accurate). Variable-frame-rate films
+    are read at their average rate (frames repeated or dropped by
     timestamp), so picture and sound stay in sync. Use as a context manager or call ``close``.
     """
 
-    def __init__(self, info: VideoInfo, batch_size: int = 8, queue_size: int = 3):
+    def __init__(self, info: VideoInfo, batch_size: int = 8, queue_size: int = 3,
+                 start: int = 0, count: int | None = None):
         self.info, self.batch_size = info, batch_size
-        args = ["-i", ffmpeg.path_arg(info.path), "-map", "0:V:0", "-an", "-sn", "-dn"]
+        args = []
+        if start:   # accurate seek: frames before half a frame ahead of `start` are decoded and dropped
+            args += ["-ss", f"{info.start + float((start - Fraction(1, 2)) / info.fps):.6f}"]
+        args += ["-i", ffmpeg.path_arg(info.path), "-map", "0:V:0", "-an", "-sn", "-dn"]
         if info.vfr:
             args += ["-fps_mode", "cfr", "-r", str(info.fps)]
         else:
             args += ["-fps_mode", "passthrough"]
+        if count is not None:
+            args += ["-frames:v", str(count)]
         args += ["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
         self._stderr = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(ffmpeg.base_args() + args, stdin=subprocess.DEVNULL,

@@ -1,0 +1,326 @@
+"""Batch runs: every film in a folder, long films in chunks cut at scene boundaries, resumable.
+
+A film is planned as chunks (runs of whole shots, about ``chunk_seconds`` long), each processed
+by the ordinary :class:`~oldfilm.pipeline.Pipeline` into its own picture-only file in a work folder
+beside the output; a chunk file exists only once complete (written under a partial name and
+renamed). When all chunks exist they are joined without re-encoding and the source's sound,
+subtitles, chapters and metadata are muxed in once. After a crash, the same command re-plans
+nothing (the plan is kept in ``manifest.json``) and processes only the missing chunks.
+
+The same task function runs in-process, in a pool of local processes, or as Ray tasks.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import recipes
+from .errors import BadInput, FFmpegError, OldfilmError
+from .scenes import detect_scenes
+from .video import ffmpeg, probe
+from .video.writer import CONTAINERS, partial_path
+
+VIDEO_EXTENSIONS = set(CONTAINERS) | {".mpg", ".mpeg", ".wmv", ".webm", ".ogv", ".3gp", ".mxf", ".vob", ".dv"}
+
+
+WARMUP = 30   # frames run before a chunk that starts inside a shot, so temporal state carries over
+
+
+@dataclass(frozen=True)
+class Chunk:
+    index: int
+    start: int
+    count: int
+    warmup: int = 0   # frames before `start` processed only to build temporal state
+
+
+@dataclass
+class Film:
+    input: Path
+    output: Path
+    error: str | None = None
+    frames: int = 0
+    chunks: list[Chunk] = field(default_factory=list)
+    status: str = "todo"      # todo, skipped, done, failed
+    seconds: float = 0.0
+
+    @property
+    def work(self) -> Path:
+        return self.output.with_name(f".{self.output.name}.oldfilm-work")
+
+    def chunk_path(self, chunk: Chunk) -> Path:
+        return self.work / f"chunk_{chunk.index:05d}.mp4"
+
+
+def find_films(folder: Path, out_dir: Path, suffix: str, recursive: bool) -> list[Film]:
+    """Every film under ``folder``, recognised by content (ffmpeg can read a moving picture), with
+    its output path mirroring the input tree under ``out_dir``. A file with a video extension that
+    cannot be read is kept, as a failure to report; other unreadable files are not films."""
+    films = []
+    paths = sorted(folder.rglob("*") if recursive else folder.iterdir())
+    for path in paths:
+        if not path.is_file() or any(p.startswith(".") for p in path.relative_to(folder).parts):
+            continue
+        if out_dir in path.parents:
+            continue
+        rel = path.relative_to(folder)
+        ext = path.suffix if path.suffix.lower() in CONTAINERS else ".mkv"
+        output = out_dir / rel.parent / f"{path.stem}.{suffix}{ext}"
+        try:
+            info = probe(path)
+        except OldfilmError as e:
+            if path.suffix.lower() in VIDEO_EXTENSIONS:
+                films.append(Film(path, output, error=str(e), status="failed"))
+            continue
+        if info.frames < 2:   # a still picture, not a film
+            continue
+        films.append(Film(path, output, frames=info.frames))
+    return films
+
+
+def plan(film: Film, chunk_seconds: float) -> list[Chunk]:
+    """Chunks of whole shots, each at least ``chunk_seconds`` long where the cuts allow. A shot
+    longer than twice that is split at fixed points, and the chunk after such a split first runs
+    up to WARMUP frames before it (output discarded) so its temporal state matches an unbroken
+    run. Variable-rate films are one chunk: their frames cannot be sought exactly."""
+    info = probe(film.input)
+    size = max(1, round(chunk_seconds * float(info.fps)))
+    if info.vfr or info.frames <= size:
+        return [Chunk(0, 0, info.frames)]
+    cuts = detect_scenes(film.input)
+    bounds, last = [0], 0
+    for cut in cuts + [info.frames]:
+        while cut - last > 2 * size:
+            last += size
+            bounds.append(last)
+        if cut - last >= size or cut == info.frames:
+            if cut != bounds[-1]:
+                bounds.append(cut)
+            last = cut
+    if bounds[-1] != info.frames:
+        bounds.append(info.frames)
+    chunks = []
+    for i, (a, b) in enumerate(zip(bounds, bounds[1:])):
+        shot_start = max([0] + [c for c in cuts if c <= a])
+        chunks.append(Chunk(i, a, b - a, min(WARMUP, a - shot_start)))
+    return chunks
+
+
+@dataclass(frozen=True)
+class Task:
+    """One chunk of one film: everything a worker (local or remote) needs to process it."""
+
+    input: str
+    output: str
+    start: int
+    count: int
+    warmup: int
+    command: str
+    recipe: dict
+    device: str
+    batch_size: int
+    precision: str
+    crf: int
+    preset: str
+
+
+_PIPELINES: dict = {}
+
+
+def run_task(task: Task) -> int:
+    """Process one chunk into its file; returns the frames written. Reuses this process's
+    pipeline between tasks of the same recipe (models load once per worker)."""
+    from .pipeline import Pipeline
+
+    key = json.dumps([task.command, task.recipe, task.device, task.batch_size, task.precision], sort_keys=True)
+    if key not in _PIPELINES:
+        _PIPELINES.clear()
+        _PIPELINES[key] = Pipeline(recipes.build(task.command, task.recipe), device=task.device,
+                                   batch_size=task.batch_size, precision=task.precision, progress=False)
+    pipe = _PIPELINES[key]
+    for stage in pipe.stages:
+        stage.reset()
+    result = pipe.run(task.input, task.output, crf=task.crf, preset=task.preset, overwrite=True,
+                      start=task.start - task.warmup, count=task.count + task.warmup,
+                      discard=task.warmup, sound=False)
+    return result.frames_out
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+    torch.set_num_threads(threads)
+
+
+def join(film: Film) -> None:
+    """Concatenate the chunk files (no re-encoding) and mux the source's streams, atomically."""
+    listing = film.work / "chunks.txt"
+    listing.write_text("".join(f"file '{film.chunk_path(c).name}'\n" for c in film.chunks))
+    fmt = CONTAINERS[film.output.suffix.lower()]
+    partial = partial_path(film.output)
+    info = probe(film.input)
+    args = ["-f", "concat", "-safe", "0", "-i", ffmpeg.path_arg(listing)]
+    if info.start:
+        args = ["-itsoffset", f"{info.start:.6f}"] + args
+    args += ["-i", ffmpeg.path_arg(film.input), "-map", "0:v:0", "-map", "1:a?", "-map", "1:s?",
+             "-map_metadata", "1", "-map_chapters", "1", "-c", "copy",
+             "-c:s", "mov_text" if fmt in ("mp4", "mov") else "copy"]
+    if fmt in ("mp4", "mov"):
+        args += ["-movflags", "+faststart"]
+    done = ffmpeg.run(args + ["-f", fmt, ffmpeg.path_arg(partial)])
+    if done.returncode != 0:
+        partial.unlink(missing_ok=True)
+        raise FFmpegError(f"joining {film.output.name} failed: {ffmpeg.last_error(done.stderr)}")
+    os.replace(partial, film.output)
+    shutil.rmtree(film.work, ignore_errors=True)
+
+
+def _fingerprint(film: Film, command: str, recipe: dict, crf: int, preset: str) -> str:
+    st = film.input.stat()
+    what = [str(film.input.resolve()), st.st_size, st.st_mtime_ns, command, recipe, crf, preset]
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def prepare(film: Film, command: str, recipe: dict, crf: int, preset: str, chunk_seconds: float) -> None:
+    """Load the film's plan from its work folder, or make one. A plan made with other options or
+    for a changed input is thrown away."""
+    manifest = film.work / "manifest.json"
+    key = _fingerprint(film, command, recipe, crf, preset)
+    if manifest.is_file():
+        data = json.loads(manifest.read_text())
+        if data.get("key") == key:
+            film.chunks = [Chunk(**c) for c in data["chunks"]]
+            return
+        shutil.rmtree(film.work)
+    film.work.mkdir(parents=True, exist_ok=True)
+    film.chunks = plan(film, chunk_seconds)
+    tmp = manifest.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"key": key, "input": str(film.input), "command": command,
+                               "chunks": [asdict(c) for c in film.chunks]}, indent=1))
+    os.replace(tmp, manifest)
+
+
+class LocalExecutor:
+    """Runs tasks in this process (workers=1) or in a pool of local processes."""
+
+    def __init__(self, workers: int = 1):
+        self.workers = workers
+
+    def run(self, tasks: list[Task]) -> Iterator[tuple[int, int | BaseException]]:
+        """Yield ``(task index, frames written or the exception)`` as tasks finish."""
+        if self.workers <= 1:
+            for i, task in enumerate(tasks):
+                try:
+                    yield i, run_task(task)
+                except Exception as e:   # reported with its film; the other films go on
+                    yield i, e
+            return
+        import multiprocessing as mp
+        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        with ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
+                                 initializer=_worker_init, initargs=(threads,)) as pool:
+            futures = {pool.submit(run_task, t): i for i, t in enumerate(tasks)}
+            try:
+                for fut in as_completed(futures):
+                    yield futures[fut], (fut.exception() or fut.result())
+            finally:
+                for fut in futures:
+                    fut.cancel()
+
+
+class RayExecutor:
+    """Runs each chunk as a Ray task: on the cluster at ``address``, or ``local`` for one here.
+    A task asks for a GPU when the cluster has them."""
+
+    def __init__(self, address: str, num_cpus: int | None = None):
+        try:
+            import ray
+        except ImportError:
+            raise BadInput("--ray needs Ray, which is not installed: pip install 'oldfilm[ray]'") from None
+        self.ray = ray
+        if not ray.is_initialized():
+            if address == "local":
+                ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+            else:
+                ray.init(address=address, log_to_driver=False)
+        gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+        self._remote = ray.remote(num_gpus=gpus, num_cpus=1, max_retries=1)(run_task)
+
+    def run(self, tasks: list[Task]) -> Iterator[tuple[int, int | BaseException]]:
+        refs = {self._remote.remote(t): i for i, t in enumerate(tasks)}
+        waiting = list(refs)
+        while waiting:
+            ready, waiting = self.ray.wait(waiting, num_returns=1)
+            for ref in ready:
+                try:
+                    yield refs[ref], self.ray.get(ref)
+                except Exception as e:   # a RayTaskError wraps the worker's exception
+                    cause = getattr(e, "cause", None)
+                    yield refs[ref], cause if isinstance(cause, BaseException) else e
+
+
+def run_batch(films: list[Film], command: str, recipe: dict, *, device: str, batch_size: int,
+              precision: str, crf: int, preset: str, force: bool, chunk_seconds: float,
+              executor, on_chunk=None, on_film=None) -> list[Film]:
+    """Process every film through ``executor``; a failing film is recorded and the others go on.
+    ``on_chunk(film, chunk)`` and ``on_film(film)`` report progress."""
+    todo = []
+    for film in films:
+        if film.status == "failed":
+            continue
+        if film.output.exists() and not force:
+            film.status = "skipped"
+            shutil.rmtree(film.work, ignore_errors=True)   # a run killed between join and clean-up
+            continue
+        try:
+            if force:
+                shutil.rmtree(film.work, ignore_errors=True)
+            prepare(film, command, recipe, crf, preset, chunk_seconds)
+            todo.append(film)
+        except OldfilmError as e:
+            film.status, film.error = "failed", str(e)
+    tasks, owners, left = [], [], {}
+    for film in todo:
+        film.seconds = time.perf_counter()
+        left[id(film)] = 0
+        for chunk in film.chunks:
+            path = film.chunk_path(chunk)
+            if path.exists():
+                if on_chunk:
+                    on_chunk(film, chunk)
+                continue
+            tasks.append(Task(str(film.input), str(path), chunk.start, chunk.count, chunk.warmup, command, recipe,
+                              device, batch_size, precision, crf, preset))
+            owners.append((film, chunk))
+            left[id(film)] += 1
+    for film in todo:
+        if left[id(film)] == 0:
+            _finish(film, on_film)
+    for i, outcome in executor.run(tasks):
+        film, chunk = owners[i]
+        if isinstance(outcome, BaseException) and film.status != "failed":
+            film.status = "failed"
+            film.error = str(outcome) if isinstance(outcome, OldfilmError) else f"{type(outcome).__name__}: {outcome}"
+        if on_chunk:
+            on_chunk(film, chunk)
+        left[id(film)] -= 1
+        if left[id(film)] == 0 and film.status != "failed":
+            _finish(film, on_film)
+    return films
+
+
+def _finish(film: Film, on_film) -> None:
+    try:
+        join(film)
+        film.status = "done"
+    except OldfilmError as e:
+        film.status, film.error = "failed", str(e)
+    film.seconds = time.perf_counter() - film.seconds
+    if on_film:
+        on_film(film)

@@ -1,0 +1,158 @@
+"""Batch runs: a folder of films, failures isolated, chunks resumable after kill -9, Ray."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import audio_md5, decode, ff
+from oldfilm.batch import Film, plan
+from oldfilm.cli import cli
+from oldfilm.metrics import video_warping_error
+from oldfilm.video import FrameWriter, probe
+
+
+def batch(*args):
+    return CliRunner().invoke(cli, ["batch", *[str(a) for a in args]], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def reel(tmp_path_factory):
+    """A 6 s film of three shots (cuts at 2 s and 4 s) with sound: chunked at 1.5 s it splits
+    only at the cuts."""
+    path = tmp_path_factory.mktemp("reel") / "reel.mp4"
+    size = "size=128x96:rate=25"
+    ff("-t", "2", "-f", "lavfi", "-i", f"testsrc2={size}", "-t", "2", "-f", "lavfi", "-i", f"mandelbrot={size}",
+       "-t", "2", "-f", "lavfi", "-i", f"testsrc={size}", "-f", "lavfi", "-i", "sine=frequency=500:duration=6",
+       "-filter_complex", "[0]format=yuv420p[a];[1]format=yuv420p[b];[2]format=yuv420p[c];"
+                          "[a][b][c]concat=n=3,hue=s=0[v]",
+       "-map", "[v]", "-map", "3:a", "-c:v", "libx264", "-c:a", "aac", str(path))
+    return path
+
+
+def test_plan_cuts_at_scenes(reel, tmp_path):
+    chunks = plan(Film(reel, tmp_path / "x.mp4"), chunk_seconds=1.5)
+    assert [(c.start, c.count) for c in chunks] == [(0, 50), (50, 50), (100, 50)]
+    long_shot = plan(Film(reel, tmp_path / "x.mp4"), chunk_seconds=0.5)   # shots longer than 2x: fixed splits
+    assert sum(c.count for c in long_shot) == 150 and max(c.count for c in long_shot) <= 25
+
+
+def test_folder_with_a_broken_film(clips, tiny_models, tmp_path):
+    films = tmp_path / "films"
+    (films / "sub").mkdir(parents=True)
+    shutil.copy(clips["gray"], films / "first film.mp4")
+    shutil.copy(clips["noaudio"], films / "sub" / "silent.mkv")
+    shutil.copy(clips["rich"], films / "reel")            # no extension: found by content
+    (films / "broken.mp4").write_text("not a film")
+    (films / "notes.txt").write_text("not a film either, and not reported")
+    r = batch(films, "-o", tmp_path / "out", "--recursive", "--models-dir", tiny_models, "-q")
+    assert r.exit_code == 1
+    assert "broken.mp4" in r.output and "not a video" in r.output and "notes.txt" not in r.output
+    outs = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert outs == ["first film.colorized.mp4", "reel.colorized.mkv", "sub/silent.colorized.mkv"]
+    assert audio_md5(tmp_path / "out" / "reel.colorized.mkv") == audio_md5(clips["rich"])
+    assert probe(tmp_path / "out" / "first film.colorized.mp4").frames == 60
+    r = batch(films, "-o", tmp_path / "out", "--recursive", "--models-dir", tiny_models, "-q")
+    assert r.output.count("skipped") == 3                 # finished films are not redone
+
+
+def test_kill_9_then_resume_matches_uninterrupted(reel, tiny_models, tmp_path):
+    films = tmp_path / "films"
+    films.mkdir()
+    shutil.copy(reel, films / "reel.mp4")
+    base = ["-m", "oldfilm", "batch", str(films), "--models-dir", str(tiny_models), "-q", "--chunk-seconds", "1.5",
+            "--batch-size", "2"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    ref = tmp_path / "ref"
+    subprocess.run([sys.executable, *base, "-o", str(ref)], check=True, env=env, capture_output=True)
+
+    out = tmp_path / "out"
+    work = out / ".reel.colorized.mp4.oldfilm-work"
+    proc = subprocess.Popen([sys.executable, *base, "-o", str(out)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (work / "chunk_00000.mp4").exists():
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert (work / "chunk_00000.mp4").exists() and not (out / "reel.colorized.mp4").exists()
+    # mark the finished chunk: if the resumed run redid it, the mark would be gone
+    finished = decode(work / "chunk_00000.mp4")
+    with FrameWriter(work / "chunk_00000.mp4", 128, 96, Fraction(25)) as w:
+        w.write(np.zeros_like(finished))
+        w.close()
+
+    subprocess.run([sys.executable, *base, "-o", str(out)], check=True, env=env, capture_output=True)
+    assert not work.exists()
+    a, b = out / "reel.colorized.mp4", ref / "reel.colorized.mp4"
+    got, want = decode(a), decode(b)
+    assert got[:50].max() <= 16                          # the marked chunk was kept, not redone
+    assert np.array_equal(finished, want[:50])           # and what it had held was the same
+    assert np.array_equal(got[50:], want[50:])
+    assert audio_md5(a) == audio_md5(b) == audio_md5(reel)
+    assert probe(a).frames == 150 and probe(a).fps == probe(reel).fps
+
+
+def test_joins_are_as_steady_as_the_rest(reel, tiny_models, tmp_path):
+    films = tmp_path / "films"
+    films.mkdir()
+    shutil.copy(reel, films / "reel.mp4")
+    r = batch(films, "-o", tmp_path / "out", "--models-dir", tiny_models, "-q", "--chunk-seconds", "0.5")
+    assert r.exit_code == 0, r.output
+    import torch
+    frames = torch.from_numpy(decode(tmp_path / "out" / "reel.colorized.mp4")).permute(0, 3, 1, 2).float() / 255
+    source = torch.from_numpy(decode(reel)).permute(0, 3, 1, 2).float() / 255
+    err = video_warping_error(frames, source).numpy()   # err[i]: pair (i, i+1)
+    joins = [c.start for c in plan(Film(reel, tmp_path / "x.mp4"), 0.5) if c.warmup]   # splits inside shots
+    assert len(joins) == 9
+    for shot in (range(0, 49), range(50, 99), range(100, 149)):
+        typical = np.median([err[i] for i in shot if i + 1 not in joins])
+        for j in joins:
+            if j - 1 in shot:
+                assert err[j - 1] <= 1.5 * typical + 1e-4, f"pair {j - 1}->{j}: {err[j - 1]:.5f} vs {typical:.5f}"
+
+
+def test_ray_runs_the_same_tasks(reel, tiny_models, tmp_path):
+    pytest.importorskip("ray")
+    films = tmp_path / "films"
+    films.mkdir()
+    shutil.copy(reel, films / "reel.mp4")
+    local = batch(films, "-o", tmp_path / "local", "--models-dir", tiny_models, "-q", "--chunk-seconds", "1.5")
+    assert local.exit_code == 0
+    import ray
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        r = batch(films, "-o", tmp_path / "ray", "--models-dir", tiny_models, "-q", "--chunk-seconds", "1.5",
+                  "--ray", "auto")
+    finally:
+        ray.shutdown()
+    assert r.exit_code == 0, r.output
+    a = decode(tmp_path / "ray" / "reel.colorized.mp4").astype(float)
+    b = decode(tmp_path / "local" / "reel.colorized.mp4").astype(float)
+    assert a.shape == b.shape == (150, 96, 128, 3)
+    assert np.abs(a - b).mean() < 0.5       # Ray's workers run one thread: float sums differ by rounding
+    assert audio_md5(tmp_path / "ray" / "reel.colorized.mp4") == audio_md5(reel)
+
+
+def test_ray_missing_says_how_to_install(monkeypatch, tiny_models, clips, tmp_path):
+    import builtins
+    real = builtins.__import__
+
+    def no_ray(name, *a, **k):
+        if name == "ray":
+            raise ImportError("no ray")
+        return real(name, *a, **k)
+
+    films = tmp_path / "films"
+    films.mkdir()
+    shutil.copy(clips["noaudio"], films / "a.mkv")
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    r = batch(films, "--models-dir", tiny_models, "--ray", "auto")
+    assert r.exit_code == 2 and "pip install 'oldfilm[ray]'" in r.output
