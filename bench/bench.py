@@ -5,8 +5,9 @@
 
 Each measurement runs in a fresh process so peak memory (max RSS) is its own:
 (a) ffmpeg decode -> libx264 encode alone, (b) oldfilm with the identity stage (decode, tensors,
-encode, audio copy), (c) oldfilm colorize with the default model. Plus the memory check: (b) and
-(c) on a clip 10x longer must peak within 10% of the short clip.
+encode, audio copy), (c) oldfilm colorize with the default model, per frame (--no-stabilize),
+(d) oldfilm colorize as shipped (colorize + stabilize). Plus the memory check: (b) and (d) on a
+clip 10x longer must peak within 10% of the short clip.
 """
 from __future__ import annotations
 
@@ -45,11 +46,11 @@ def child(kind: str, src: str, dst: str, batch: int, precision: str) -> None:
                         "-c:v", "libx264", "-crf", "18", "-preset", "medium", "-c:a", "copy", dst], check=True)
         frames = info.frames
     else:
+        from oldfilm import recipes
         if kind == "identity":
             stages = [Identity()]
         else:
-            from oldfilm.stages.colorize import Colorize
-            stages = [Colorize()]
+            stages = recipes.colorize(stabilize=kind == "colorize+stabilize")
         pipe = Pipeline(stages, device="cpu", batch_size=batch, precision=precision, progress=False)
         frames = pipe.run(src, dst, overwrite=True, info=info).frames_out
     seconds = time.perf_counter() - started
@@ -90,7 +91,7 @@ def main() -> None:
             clip = tmp / f"clip-{size}.mp4"
             make_clip(clip, size, seconds)
             base = None
-            for kind in ["ffmpeg", "identity", "colorize"]:
+            for kind in ["ffmpeg", "identity", "colorize", "colorize+stabilize"]:
                 r = measure(kind, clip, tmp, args.batch_size, args.precision)
                 base = base or r["fps"]
                 print(f"| {size} | {kind} | {r['frames']} | {r['fps']:.1f} | {r['fps'] / base:.0%} | {r['rss_mb']:.0f} |",
@@ -101,7 +102,7 @@ def main() -> None:
             short, long = tmp / "short.mp4", tmp / "long.mp4"
             make_clip(short, "640x480", args.seconds)
             make_clip(long, "640x480", args.seconds * 10)
-            for kind in ["identity", "colorize"]:
+            for kind in ["identity", "colorize+stabilize"]:
                 a = measure(kind, short, tmp, args.batch_size, args.precision)
                 b = measure(kind, long, tmp, args.batch_size, args.precision)
                 print(f"| {kind} ({a['frames']} vs {b['frames']} frames) | {a['rss_mb']:.0f} | {b['rss_mb']:.0f} | "
