@@ -73,6 +73,23 @@ def processing(f):
     return _apply(compute(f), [output, overwrite])
 
 
+def cartoonizing(f):
+    """The cartoonize command's own choices (also offered by batch)."""
+    from .stages.cartoonize import STYLES
+    style = click.option("--style", type=click.Choice(sorted(STYLES)), default="shinkai", show_default=True,
+                         help="The artist's look (see --list-styles).")
+    colorize = click.option(
+        "--colorize", "colorize", type=click.Choice(["auto", "yes", "no"]), default="auto", show_default=True,
+        help="Colorize first: auto does it for black-and-white shots only; no for a colour film.")
+    cartoon_model = click.option(
+        "--cartoon-model", default=None, metavar="NAME",
+        help="A public cartoon generator instead of the built-in stylizer (CartoonGAN, AnimeGANv2; "
+             "see `oldfilm models`).")
+    colorizer = click.option("--colorizer", default=None, metavar="NAME",
+                             help="Colorization model for black-and-white shots (see `oldfilm models`).")
+    return _apply(f, [style, colorize, cartoon_model, colorizer, render_size, strength])
+
+
 def colorizing(f):
     """The colorize command's own choices (also offered by batch)."""
     return _apply(f, [model, render_size, stabilize, strength])

@@ -14,8 +14,24 @@ def colorize(*, model: str | None = None, render_size: int | None = None, models
     return chain + ([Stabilize(mode="chroma", strength=strength)] if stabilize else [])
 
 
-RECIPES = {"colorize": colorize}
-SUFFIX = {"colorize": "colorized"}
+def cartoonize(*, style: str = "shinkai", colorize: str = "auto", colorizer: str | None = None,
+               render_size: int | None = None, models_dir: str | None = None, strength: float = 0.9,
+               model: str | None = None) -> list[Stage]:
+    """colorize -> stabilize -> cartoonize -> stabilize. ``colorize``: "auto" colorizes only the
+    shots that are black and white, "yes" every shot, "no" none (a colour film)."""
+    from .stages.cartoonize import Cartoonize
+    from .stages.colorize import Colorize
+    from .stages.stabilize import Stabilize
+
+    chain: list[Stage] = []
+    if colorize != "no":
+        chain += [Colorize(colorizer, render_size=render_size, models_dir=models_dir, only_gray=colorize == "auto"),
+                  Stabilize(mode="chroma", strength=strength)]
+    return chain + [Cartoonize(style, model=model, models_dir=models_dir), Stabilize(mode="rgb", strength=strength)]
+
+
+RECIPES = {"colorize": colorize, "cartoonize": cartoonize}
+SUFFIX = {"colorize": "colorized", "cartoonize": "cartoon"}
 
 
 def build(command: str, options: dict) -> list[Stage]:

@@ -43,7 +43,7 @@ def batches(n, size):
 
 def test_delaying_stage_keeps_order_and_count():
     delay = Delay()
-    pipe = Pipeline([delay, AddOne()], device="cpu", progress=False)
+    pipe = Pipeline([delay, AddOne()], device="cpu", progress=False, detect_scenes=False)
     out = np.concatenate(list(pipe.process_batches(batches(23, 5))))
     assert out[:, 0, 0, 0].tolist() == [i + 1 for i in range(23)]
     assert delay.resets == 1   # the end of the film
@@ -58,7 +58,7 @@ def test_scene_cuts_split_batches_and_reset_state():
             seen.append(frames.rgb[:, 0, 0, 0].mul(255).round().int().tolist())
             return frames
 
-    pipe = Pipeline([delay, Spy()], device="cpu", progress=False)
+    pipe = Pipeline([delay, Spy()], device="cpu", progress=False, detect_scenes=False)
     out = np.concatenate(list(pipe.process_batches(batches(12, 5), cuts=[3, 10])))
     assert out[:, 0, 0, 0].tolist() == list(range(12))
     assert delay.resets == 3

@@ -25,14 +25,24 @@ class Colorize(Stage):
     name = "colorize"
 
     def __init__(self, model: str | None = None, *, render_size: int | None = None,
-                 models_dir: str | None = None, net: torch.nn.Module | None = None):
+                 models_dir: str | None = None, net: torch.nn.Module | None = None, only_gray: bool = False):
+        self.only_gray = only_gray   # pass shots that already have colour through unchanged
+        self._gray_shot: bool | None = None
         self.model_name = model or weights.default("colorize")
         entry = weights.get(self.model_name)
         self.render_size = render_size or entry.defaults.get("render_size", 256)
         self.net = net if net is not None else weights.load(self.model_name, models_dir=models_dir)
 
     @torch.inference_mode()
+    def reset(self) -> None:
+        self._gray_shot = None
+
     def process(self, frames: Frames) -> Frames:
+        if self.only_gray:
+            if self._gray_shot is None:   # decided once per shot, on its first frames
+                self._gray_shot = bool(rgb_to_ycbcr(frames.rgb.float())[:, 1:].abs().mean() < 0.01)
+            if not self._gray_shot:
+                return frames
         return Frames(self.colorize(frames.rgb), frames.source)
 
     def colorize(self, rgb: torch.Tensor) -> torch.Tensor:
