@@ -368,11 +368,11 @@ def models(name, models_dir):
             raise BadInput(f"model {name} is not installed, so it has no card here")
         click.echo(text)
         return
-    click.echo(f"{'name':16} {'task':10} {'default':8} {'installed':10} licence")
+    click.echo(f"{'name':28} {'task':10} {'default':8} {'installed':10} licence")
     for entry in weights.REGISTRY.values():
         path = weights.find(entry.name, models_dir)
         default = "yes" if weights.DEFAULTS.get(entry.task) == entry.name else ""
-        click.echo(f"{entry.name:16} {entry.task:10} {default:8} {'yes' if path else 'no':10} {entry.license}")
+        click.echo(f"{entry.name:28} {entry.task:10} {default:8} {'yes' if path else 'no':10} {entry.license}")
         card = weights.card(entry.name, models_dir) or ""
         for line in card.splitlines():
             if line.lower().startswith("metrics:"):

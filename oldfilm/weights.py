@@ -16,6 +16,7 @@ from safetensors.torch import load_file
 
 from .errors import BadInput, WeightsError
 from .nets.colornet import colornet
+from .nets.transformnet import transformnet
 
 ENV_DIR = "OLDFILM_MODELS_DIR"
 
@@ -52,6 +53,38 @@ register(ModelEntry(
     license="MIT", source="trained by `oldfilm train colorizer` (see its model card)",
     config={"width": 16, "ab_scale": 110.0}, defaults={"render_size": 256},
 ), default=True)
+
+register(ModelEntry(
+    name="lai-eccv18", task="stabilize", builder=transformnet, file="lai-eccv18.safetensors",
+    license="MIT", source="https://github.com/phoenix104104/fast_blind_video_consistency "
+    "(ECCV18_blind_consistency.pth, Lai et al. 2018; convert with `oldfilm train convert-lai`)",
+    config={"nf": 32, "blocks": 5},
+))
+
+
+# Public cartoon generators: the user downloads the .pth and installs it with
+# `oldfilm train import-cartoon NAME FILE` (oldfilm.train.cartoon.import_public).
+from .nets.animegan import animegan2  # noqa: E402
+from .nets.cartoongan import cartoongan  # noqa: E402
+
+for _style in ("Hayao", "Hosoda", "Paprika", "Shinkai"):
+    register(ModelEntry(
+        name=f"cartoongan-{_style.lower()}", task="cartoonize", builder=cartoongan,
+        file=f"cartoongan-{_style.lower()}.safetensors", license="MIT",
+        source=f"https://github.com/Yijunmaverick/CartoonGAN-Test-Pytorch-Torch ({_style}_net_G_float.pth "
+        f"from pretrained_model/download_pth.sh, Chen et al. 2018; install with "
+        f"`oldfilm train import-cartoon cartoongan-{_style.lower()} {_style}_net_G_float.pth`)",
+        defaults={"long_side": 450, "colour": "bgr"},
+    ))
+
+for _name in ("paprika", "face_paint_512_v2", "celeba_distill", "face_paint_512_v1"):
+    register(ModelEntry(
+        name=f"animegan2-{_name}", task="cartoonize", builder=animegan2,
+        file=f"animegan2-{_name}.safetensors", license="MIT",
+        source=f"https://github.com/bryandlee/animegan2-pytorch ({_name}.pt from its weights/ folder, "
+        f"AnimeGANv2 by Chen et al.; install with `oldfilm train import-cartoon animegan2-{_name} {_name}.pt`)",
+        defaults={"colour": "rgb"},
+    ))
 
 
 def package_models_dir() -> Path:

@@ -80,3 +80,20 @@ def test_list_styles_and_bad_style():
     assert r.exit_code == 0 and all(name in r.output for name in STYLES)
     r = CliRunner().invoke(cli, ["cartoonize", "x.mp4", "--style", "disney"])
     assert r.exit_code == 2
+
+
+@pytest.mark.parametrize("name", ["cartoongan-shinkai", "animegan2-paprika"])
+def test_public_generator_runs_in_the_stage(tmp_path, name):
+    from safetensors.torch import save_file
+
+    from oldfilm import weights
+
+    entry = weights.get(name)
+    torch.manual_seed(0)
+    net = entry.builder(**entry.config)
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp_path / entry.file))
+    stage = Cartoonize(model=name, models_dir=str(tmp_path))
+    x = torch.rand(2, 3, 90, 130)
+    y = stage.process(Frames(x, x)).rgb
+    assert y.shape == x.shape and 0 <= y.min() and y.max() <= 1
+    assert "model=" + name in stage.describe()

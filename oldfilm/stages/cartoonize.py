@@ -99,20 +99,20 @@ class Cartoonize(Stage):
 
     @torch.inference_mode()
     def generate(self, rgb: torch.Tensor) -> torch.Tensor:
-        """Run a public generator with its own conventions (registry defaults): colour order
-        (CartoonGAN BGR, AnimeGAN RGB), values in [-1, 1], working long side; sizes padded to 8."""
+        """Run a public generator with its own conventions: CartoonGAN at the public test's long
+        side (450) in BGR, AnimeGANv2 in RGB at a size that is a multiple of 4; back to full size."""
+        from ..nets.animegan import animegan_apply
+        from ..nets.cartoongan import cartoongan_apply, public_resize_shape
+
         h, w = rgb.shape[-2:]
-        x = rgb
-        long_side = self.entry.defaults.get("long_side")
-        if long_side:
-            scale = long_side / max(h, w)
-            x = F.interpolate(x, size=(max(8, round(h * scale)), max(8, round(w * scale))), mode="area")
-        bgr = self.entry.defaults.get("colour") == "bgr"
-        x = (x.flip(1) if bgr else x) * 2 - 1
-        ph, pw = (-x.shape[-2]) % 8, (-x.shape[-1]) % 8
-        y = self.net(F.pad(x, (0, pw, 0, ph), mode="reflect"))[..., :x.shape[-2], :x.shape[-1]].float()
-        y = ((y.flip(1) if bgr else y) + 1) / 2
-        return F.interpolate(y, size=(h, w), mode="bilinear", align_corners=False).clamp(0, 1)
+        if self.entry.defaults.get("colour") == "bgr":
+            size = public_resize_shape(h, w, self.entry.defaults.get("long_side", 450))
+            x = F.interpolate(rgb, size=size, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
+            y = cartoongan_apply(self.net, x)
+        else:
+            x = F.interpolate(rgb, size=(max(8, h // 4 * 4), max(8, w // 4 * 4)), mode="area")
+            y = animegan_apply(self.net, x)
+        return F.interpolate(y.float(), size=(h, w), mode="bilinear", align_corners=False).clamp(0, 1)
 
     def stylize(self, rgb: torch.Tensor) -> torch.Tensor:
         s = self.style
