@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 
 from .errors import BadInput, WeightsError
 from .nets.colornet import colornet
-from .nets.transformnet import transformnet
+from .nets.transformnet import convert_lai, transformnet
 
 ENV_DIR = "OLDFILM_MODELS_DIR"
 
@@ -31,8 +31,9 @@ class ModelEntry:
     source: str                       # where the weights come from
     config: dict = field(default_factory=dict)     # builder keywords; file metadata must agree
     defaults: dict = field(default_factory=dict)   # stage settings the model was made for
-    sha256: str | None = None
-    url: str | None = None
+    sha256: str | None = None         # of the file at ``url``, where known
+    url: str | None = None            # where `oldfilm models pull` downloads it from
+    convert: Callable[[Path], dict] | None = None   # a published file -> state dict (safe loading)
 
 
 REGISTRY: dict[str, ModelEntry] = {}
@@ -58,14 +59,15 @@ register(ModelEntry(
     name="lai-eccv18", task="stabilize", builder=transformnet, file="lai-eccv18.safetensors",
     license="MIT", source="https://github.com/phoenix104104/fast_blind_video_consistency "
     "(ECCV18_blind_consistency.pth, Lai et al. 2018; convert with `oldfilm train convert-lai`)",
-    config={"nf": 32, "blocks": 5},
+    config={"nf": 32, "blocks": 5}, convert=convert_lai,
+    url="http://vllab.ucmerced.edu/wlai24/video_consistency/models/ECCV18_blind_consistency.pth",
 ))
 
 
 # Public cartoon generators: the user downloads the .pth and installs it with
 # `oldfilm train import-cartoon NAME FILE` (oldfilm.train.cartoon.import_public).
-from .nets.animegan import animegan2  # noqa: E402
-from .nets.cartoongan import cartoongan  # noqa: E402
+from .nets.animegan import animegan2, convert_animegan  # noqa: E402
+from .nets.cartoongan import cartoongan, convert_cartoongan  # noqa: E402
 
 for _style in ("Hayao", "Hosoda", "Paprika", "Shinkai"):
     register(ModelEntry(
@@ -74,7 +76,8 @@ for _style in ("Hayao", "Hosoda", "Paprika", "Shinkai"):
         source=f"https://github.com/Yijunmaverick/CartoonGAN-Test-Pytorch-Torch ({_style}_net_G_float.pth "
         f"from pretrained_model/download_pth.sh, Chen et al. 2018; install with "
         f"`oldfilm train import-cartoon cartoongan-{_style.lower()} {_style}_net_G_float.pth`)",
-        defaults={"long_side": 450, "colour": "bgr"},
+        defaults={"long_side": 450, "colour": "bgr"}, convert=convert_cartoongan,
+        url=f"http://vllab1.ucmerced.edu/~yli62/CartoonGAN/pytorch_pth/{_style}_net_G_float.pth",
     ))
 
 for _name in ("paprika", "face_paint_512_v2", "celeba_distill", "face_paint_512_v1"):
@@ -83,7 +86,8 @@ for _name in ("paprika", "face_paint_512_v2", "celeba_distill", "face_paint_512_
         file=f"animegan2-{_name}.safetensors", license="MIT",
         source=f"https://github.com/bryandlee/animegan2-pytorch ({_name}.pt from its weights/ folder, "
         f"AnimeGANv2 by Chen et al.; install with `oldfilm train import-cartoon animegan2-{_name} {_name}.pt`)",
-        defaults={"colour": "rgb"},
+        defaults={"colour": "rgb"}, convert=convert_animegan,
+        url=f"https://github.com/bryandlee/animegan2-pytorch/raw/main/weights/{_name}.pt",
     ))
 
 
@@ -157,3 +161,35 @@ def load(name: str, *, models_dir: str | Path | None = None,
         first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
         raise WeightsError(f"{path} does not fit the {name} architecture: {first}") from e
     return model.eval().to(device)
+
+
+def install(name: str, src: str | Path, models_dir: str | Path | None = None) -> Path:
+    """Check ``src`` against ``name``'s architecture (strict load) and store it as safetensors in
+    the user's models folder; a published ``.pth`` goes through the entry's safe converter."""
+    from safetensors.torch import save_file
+
+    entry = get(name)
+    src = Path(src)
+    if not src.is_file():
+        raise BadInput(f"{src}: no such file")
+    if src.suffix == ".safetensors":
+        try:
+            state = load_file(str(src))
+        except (SafetensorError, OSError, ValueError) as e:
+            raise WeightsError(f"{src} is not a readable safetensors file ({e})") from e
+    elif entry.convert is not None:
+        state = entry.convert(src)
+    else:
+        raise BadInput(f"{name} takes a .safetensors file")
+    model = entry.builder(**entry.config)
+    try:
+        model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+    except RuntimeError as e:
+        raise WeightsError(f"{src} does not fit the {name} architecture: {str(e).splitlines()[-1].strip()}") from e
+    folder = models_dirs(models_dir)[0]
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / entry.file
+    tmp = target.with_name(f".{target.name}.partial")
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp), metadata={"source": str(entry.url or entry.source)})
+    os.replace(tmp, target)
+    return target

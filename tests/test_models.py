@@ -1,0 +1,140 @@
+"""The model registry and model files: list, import, pull (local HTTP server), verify, safety."""
+import dataclasses
+import hashlib
+import http.server
+import io
+import threading
+
+import pytest
+import torch
+from click.testing import CliRunner
+from safetensors.torch import save_file
+
+from oldfilm import weights
+from oldfilm.cli import cli
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def public_pth(tmp_path, name="cartoongan-hayao", seed=0):
+    entry = weights.get(name)
+    torch.manual_seed(seed)
+    path = tmp_path / "Hayao_net_G_float.pth"
+    torch.save(entry.builder(**entry.config).state_dict(), path)
+    return path
+
+
+def test_every_entry_is_complete_and_stays_in_its_folder():
+    for entry in weights.REGISTRY.values():
+        assert entry.license and entry.source and entry.task
+        assert "/" not in entry.file and "\\\\" not in entry.file and ".." not in entry.file
+        assert entry.file.endswith(".safetensors")
+        if entry.url:
+            assert entry.convert is not None or entry.url.endswith(".safetensors")
+    with pytest.raises(ValueError, match="twice"):
+        weights.register(weights.get("colornet-v1"))
+
+
+def test_import_then_verify_then_break(tmp_path):
+    models = tmp_path / "models"
+    r = run("models", "import", "cartoongan-hayao", public_pth(tmp_path), "--models-dir", models)
+    assert r.exit_code == 0, r.output
+    installed = models / "cartoongan-hayao.safetensors"
+    assert installed.is_file()
+    assert "installed" in run("models", "info", "cartoongan-hayao", "--models-dir", models).output
+    r = run("models", "verify", "--models-dir", models)
+    assert r.exit_code == 0 and "ok      cartoongan-hayao" in r.output
+    installed.write_bytes(installed.read_bytes()[:1000])        # damaged on disk
+    r = run("models", "verify", "--models-dir", models)
+    assert r.exit_code == 1 and "broken  cartoongan-hayao" in r.output
+
+
+def test_wrong_architecture_is_refused(tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    save_file({"conv01_1.weight": torch.zeros(1)}, str(bad))
+    r = run("models", "import", "cartoongan-hayao", bad, "--models-dir", tmp_path / "m")
+    assert r.exit_code == 1 and "does not fit" in r.output
+    assert not (tmp_path / "m" / "cartoongan-hayao.safetensors").exists()
+
+
+class Evil:
+    def __reduce__(self):
+        return (print, ("this would have run code",))
+
+
+def test_pickle_that_runs_code_is_refused(tmp_path, capsys):
+    path = tmp_path / "evil.pth"
+    torch.save({"model": Evil()}, path)
+    r = run("models", "import", "lai-eccv18", path, "--models-dir", tmp_path / "m")
+    assert r.exit_code == 1 and "this would have run code" not in r.output
+    assert "refus" in r.output.lower() or "weights_only" in r.output.lower() or "cannot" in r.output.lower()
+    assert "this would have run code" not in capsys.readouterr().out
+
+
+class Server:
+    """Serves one file on 127.0.0.1 with HTTP Range; can drop the first connection half-way."""
+
+    def __init__(self, payload: bytes, drop_first: bool = False):
+        self.payload, self.drops = payload, int(drop_first)
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                start = 0
+                if "Range" in self.headers:
+                    start = int(self.headers["Range"].split("=")[1].split("-")[0])
+                body = outer.payload[start:]
+                self.send_response(206 if start else 200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if outer.drops:
+                    outer.drops -= 1
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.connection.close()
+                    return
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/Hayao_net_G_float.pth"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+
+
+@pytest.mark.parametrize("case", ["good", "corrupt", "dropped"])
+def test_pull_from_a_local_server(tmp_path, monkeypatch, case):
+    payload = public_pth(tmp_path).read_bytes()
+    digest = hashlib.sha256(payload).hexdigest()
+    served = payload if case != "corrupt" else payload[:-10] + b"0123456789"
+    server = Server(served, drop_first=case == "dropped")
+    entry = weights.get("cartoongan-hayao")
+    monkeypatch.setitem(weights.REGISTRY, entry.name, dataclasses.replace(entry, url=server.url, sha256=digest))
+    models = tmp_path / "models"
+    try:
+        r = run("models", "pull", "cartoongan-hayao", "--models-dir", models, "-q")
+    finally:
+        server.close()
+    installed = models / "cartoongan-hayao.safetensors"
+    if case == "corrupt":
+        assert r.exit_code == 1 and "sha256" in r.output
+        assert not installed.exists()
+    else:
+        assert r.exit_code == 0, r.output
+        assert installed.is_file()
+        assert run("models", "verify", "--models-dir", models).exit_code == 0
+    assert not list((models / ".downloads").glob("*")) if (models / ".downloads").exists() else True
+
+
+def test_offline_pull_says_what_to_do(tmp_path, monkeypatch):
+    entry = weights.get("cartoongan-hayao")
+    monkeypatch.setitem(weights.REGISTRY, entry.name,
+                        dataclasses.replace(entry, url="http://127.0.0.1:9/none.pth"))
+    r = run("models", "pull", "cartoongan-hayao", "--models-dir", tmp_path, "-q")
+    assert r.exit_code == 1 and "oldfilm models import" in r.output
