@@ -6,7 +6,8 @@
 Each measurement runs in a fresh process so peak memory (max RSS) is its own:
 (a) ffmpeg decode -> libx264 encode alone, (b) oldfilm with the identity stage (decode, tensors,
 encode, audio copy), (c) oldfilm colorize with the default model, per frame (--no-stabilize),
-(d) oldfilm colorize as shipped (colorize + stabilize). Plus the memory check: (b) and (d) on a
+(d) oldfilm colorize as shipped (colorize + stabilize), (e) the built-in cartoon stylizer alone
+(shinkai style). Plus the memory check: (b) and (d) on a
 clip 10x longer must peak within 10% of the short clip.
 """
 from __future__ import annotations
@@ -49,6 +50,9 @@ def child(kind: str, src: str, dst: str, batch: int, precision: str) -> None:
         from oldfilm import recipes
         if kind == "identity":
             stages = [Identity()]
+        elif kind == "stylizer":
+            from oldfilm.stages.cartoonize import Cartoonize
+            stages = [Cartoonize("shinkai")]
         else:
             stages = recipes.colorize(stabilize=kind == "colorize+stabilize")
         pipe = Pipeline(stages, device="cpu", batch_size=batch, precision=precision, progress=False)
@@ -91,7 +95,7 @@ def main() -> None:
             clip = tmp / f"clip-{size}.mp4"
             make_clip(clip, size, seconds)
             base = None
-            for kind in ["ffmpeg", "identity", "colorize", "colorize+stabilize"]:
+            for kind in ["ffmpeg", "identity", "colorize", "colorize+stabilize", "stylizer"]:
                 r = measure(kind, clip, tmp, args.batch_size, args.precision)
                 base = base or r["fps"]
                 print(f"| {size} | {kind} | {r['frames']} | {r['fps']:.1f} | {r['fps'] / base:.0%} | {r['rss_mb']:.0f} |",

@@ -182,9 +182,12 @@ def cartoonize(inputs, style, colorize, cartoon_model, colorizer, render_size, s
 @click.option("--mode", type=click.Choice(["auto", "chroma", "rgb"]), default="auto", show_default=True,
               help="chroma: smooth colour only, keep the luma (colorized films); rgb: all channels "
                    "(cartoons, grading); auto: chroma when PROCESSED keeps the source's luma.")
+@click.option("--method", type=click.Choice(["flow", "lai"]), default="flow", show_default=True,
+              help="flow: oldfilm's training-free flow-guided stabilizer; lai: the learned network of "
+                   "Lai et al. 2018 (needs its weights: oldfilm models import lai-eccv18 FILE).")
 @options.strength
 @options.processing
-def stabilize(processed, source, mode, strength, **opts):
+def stabilize(processed, source, mode, method, strength, **opts):
     """Remove flicker from any per-frame-processed film, guided by its original.
 
     Works on the output of any tool that treats frames one by one (a DeOldify colorization, a
@@ -201,8 +204,8 @@ def stabilize(processed, source, mode, strength, **opts):
 
     if Path(processed).resolve() == Path(source).resolve():
         raise BadInput("PROCESSED and --source are the same file: give the original film as --source")
-    run_films((processed,), lambda: [Stabilize(mode=mode, strength=strength)], "stabilized", opts,
-              source=source)
+    run_films((processed,), lambda: [Stabilize(mode=mode, strength=strength, method=method,
+                                               models_dir=opts["models_dir"])], "stabilized", opts, source=source)
 
 
 @cli.command()

@@ -106,3 +106,22 @@ def test_eval_reports_and_plots(flicker, tmp_path):
     assert png.stat().st_size > 1000
     same = json.loads(CliRunner().invoke(cli, ["eval", str(clean), "--truth", str(clean), "-q"]).output)
     assert same["delta_e2000"] < 1e-3 and same["warping_error"] < report["warping_error"]
+
+
+def test_learned_method_runs_with_installed_weights(flicker, tmp_path):
+    from safetensors.torch import save_file
+
+    from oldfilm import weights
+    entry = weights.get("lai-eccv18")
+    torch.manual_seed(0)
+    save_file({k: v.contiguous() for k, v in entry.builder(**entry.config).state_dict().items()},
+              str(tmp_path / entry.file))
+    clean, shaky = flicker
+    out = tmp_path / "lai.mp4"
+    r = CliRunner().invoke(cli, ["stabilize", str(shaky), "--source", str(clean), "--method", "lai",
+                                 "--models-dir", str(tmp_path), "-o", str(out), "-q"])
+    assert r.exit_code == 0, r.output
+    assert probe(out).frames == 50
+    r = CliRunner().invoke(cli, ["stabilize", str(shaky), "--source", str(clean), "--method", "lai",
+                                 "--models-dir", str(tmp_path / "empty"), "-o", str(tmp_path / "x.mp4")])
+    assert r.exit_code == 1 and "not installed" in r.output

@@ -19,6 +19,8 @@ import torch.nn.functional as F
 
 from ..ops.color import luma, rgb_to_ycbcr, ycbcr_to_rgb
 from ..ops.flow import DISFlow, flow_tensor, non_occlusion, to_gray_u8, warp
+from .. import weights
+from ..errors import BadInput
 from . import Frames, Stage
 
 
@@ -43,9 +45,15 @@ class Stabilize(Stage):
     name = "stabilize"
 
     def __init__(self, *, mode: str = "auto", strength: float = 0.9, work_size: int = 320,
-                 sigma: float = 0.04, preset: str = "fast", eps: float = 0.05):
+                 sigma: float = 0.04, preset: str = "fast", eps: float = 0.05, method: str = "flow",
+                 model: str = "lai-eccv18", models_dir: str | None = None):
         if mode not in ("chroma", "rgb", "auto"):
             raise ValueError(f"mode must be chroma, rgb or auto, not {mode!r}")
+        if method not in ("flow", "lai"):
+            raise BadInput(f"unknown stabilizer method {method!r}: flow or lai")
+        self.method = method
+        self.net = weights.load(model, models_dir=models_dir) if method == "lai" else None
+        self.model_name = model
         self.mode, self.strength, self.work_size, self.sigma, self.eps = mode, strength, work_size, sigma, eps
         self.flow = DISFlow(preset)
         self.reset()
@@ -54,6 +62,7 @@ class Stabilize(Stage):
         self._prev_gray = None     # uint8 (h, w) source luma at working size
         self._prev_out = None      # (1, C, h, w) stabilized low-pass picture at working size
         self._mode = None if self.mode == "auto" else self.mode
+        self._lai = None           # (O_{t-1}, I_{t-1}, ConvLSTM state) for method "lai"
 
     def _channels(self, rgb: torch.Tensor) -> torch.Tensor:
         return rgb_to_ycbcr(rgb)[:, 1:] if self._mode == "chroma" else rgb
@@ -63,6 +72,8 @@ class Stabilize(Stage):
         if self._mode is None:
             same_luma = (luma(rgb) - luma(frames.source.float())).abs().mean() < 0.02
             self._mode = "chroma" if same_luma else "rgb"
+        if self.net is not None:
+            return Frames(self._learned(rgb, frames.source.float()), frames.source)
         h, w = rgb.shape[-2:]
         dims = work_dims(h, w, self.work_size)
         small_src = F.interpolate(frames.source.float(), size=dims, mode="area")
@@ -98,5 +109,30 @@ class Stabilize(Stage):
             result = (rgb * F.interpolate(gain, size=(h, w), mode="bilinear", align_corners=False)).clamp(0, 1)
         return Frames(result, frames.source)
 
+    @torch.inference_mode()
+    def _learned(self, rgb: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+        """Lai et al. 2018, frame by frame: O_t = P_t + F(P_t, O_{t-1}, I_t, I_{t-1}), O_1 = P_1.
+        Sizes are padded to multiples of 4 (reflection), as their network needs."""
+        h, w = rgb.shape[-2:]
+        pad = (0, (-w) % 4, 0, (-h) % 4)
+        outs = []
+        for i in range(len(rgb)):
+            p = F.pad(rgb[i:i + 1], pad, mode="reflect")
+            src = F.pad(source[i:i + 1], pad, mode="reflect")
+            if self._lai is None:
+                o, state = p, None
+            else:
+                o_prev, i_prev, state = self._lai
+                o, state = self.net.step(p, o_prev, src, i_prev, state)
+                o = o.clamp(0, 1)
+            self._lai = (o, src, state)
+            outs.append(o[..., :h, :w])
+        out = torch.cat(outs)
+        if self._mode == "chroma":   # keep the film's own luma
+            out = ycbcr_to_rgb(torch.cat([rgb_to_ycbcr(rgb)[:, :1], rgb_to_ycbcr(out)[:, 1:]], 1))
+        return out
+
     def describe(self) -> str:
+        if self.net is not None:
+            return f"stabilize(method=lai, model={self.model_name}, mode={self.mode})"
         return f"stabilize(mode={self.mode}, strength={self.strength}, work_size={self.work_size})"
