@@ -6,6 +6,7 @@ Y'CbCr is BT.601 full range with Y' in [0, 1] and Cb/Cr in [-0.5, 0.5].
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 _RGB2XYZ = torch.tensor([[0.412453, 0.357580, 0.180423],
                          [0.212671, 0.715160, 0.072169],
@@ -19,7 +20,8 @@ _KAPPA = 24389 / 27
 
 
 def _mix(m: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    return torch.einsum("ij,...jhw->...ihw", m.to(x.device, x.dtype), x)
+    """3x3 colour matrix times every pixel (a matmul: an order of magnitude faster than einsum)."""
+    return (m.to(x.device, x.dtype) @ x.flatten(-2)).view(x.shape)
 
 
 def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
@@ -52,3 +54,16 @@ def ycbcr_to_rgb(ycc: torch.Tensor) -> torch.Tensor:
 def luma(rgb: torch.Tensor) -> torch.Tensor:
     """BT.601 Y' of an RGB tensor, keeping the channel dim: (..., 1, H, W)."""
     return rgb_to_ycbcr(rgb)[..., :1, :, :]
+
+
+def cbcr_to_rgb_delta(dcbcr: torch.Tensor) -> torch.Tensor:
+    """The RGB change (..., 3, H, W) that moves Cb/Cr by ``dcbcr`` (..., 2, H, W) and keeps Y'."""
+    m = torch.linalg.inv(_RGB2YCC)[:, 1:].to(dcbcr.device, dcbcr.dtype)   # (3, 2)
+    return (m @ dcbcr.flatten(-2)).view(*dcbcr.shape[:-3], 3, *dcbcr.shape[-2:])
+
+
+def downsample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Shrink (B, C, H, W) to ``size`` without aliasing."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)

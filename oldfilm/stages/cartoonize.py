@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..ops.color import rgb_to_ycbcr, ycbcr_to_rgb
+from ..ops.color import downsample, rgb_to_ycbcr, ycbcr_to_rgb
 from ..ops.filters import gaussian_blur, guided_filter, ink_lines, kmeans
 from .. import weights
 from ..errors import BadInput
@@ -115,9 +115,13 @@ class Cartoonize(Stage):
         return F.interpolate(y.float(), size=(h, w), mode="bilinear", align_corners=False).clamp(0, 1)
 
     def stylize(self, rgb: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(rgb.device.type, enabled=False):   # filters and colour maths in fp32
+            return self._stylize(rgb.float())
+
+    def _stylize(self, rgb: torch.Tensor) -> torch.Tensor:
         s = self.style
         h, w = rgb.shape[-2:]
-        half = F.interpolate(rgb, scale_factor=0.5, mode="area") if min(h, w) >= 64 else rgb
+        half = downsample(rgb, (h // 2, w // 2)) if min(h, w) >= 64 else rgb
         guide = rgb_to_ycbcr(half)[:, :1]
         smooth = guided_filter(guide, half, s.radius, s.eps)
         smooth = guided_filter(rgb_to_ycbcr(smooth)[:, :1], smooth, s.radius, s.eps)
@@ -142,7 +146,7 @@ class Cartoonize(Stage):
             cbcr = cbcr + s.sky * sky * torch.tensor([0.08, -0.05], device=y.device).view(1, 2, 1, 1)
             y = y + 0.05 * s.sky * sky
         if s.bloom:
-            glow = gaussian_blur(F.interpolate((y - 0.7).clamp(min=0), scale_factor=0.25, mode="area"), 2.0)
+            glow = gaussian_blur(downsample((y - 0.7).clamp(min=0), (y.shape[-2] // 4, y.shape[-1] // 4)), 2.0)
             y = y + s.bloom * F.interpolate(glow, size=y.shape[-2:], mode="bilinear", align_corners=False)
         out = ycbcr_to_rgb(torch.cat([y.clamp(0, 1), cbcr.clamp(-0.5, 0.5)], 1))
         # back to full size along the film's own edges (guided upsampling keeps outlines crisp)

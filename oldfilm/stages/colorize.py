@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import weights
-from ..ops.color import lab_to_rgb, luma, rgb_to_lab, rgb_to_ycbcr, ycbcr_to_rgb
+from ..ops.color import cbcr_to_rgb_delta, downsample, lab_to_rgb, luma, rgb_to_lab, rgb_to_ycbcr
 from . import Frames, Stage
 
 
@@ -47,13 +47,16 @@ class Colorize(Stage):
 
     def colorize(self, rgb: torch.Tensor) -> torch.Tensor:
         h, w = rgb.shape[-2:]
-        y = luma(rgb.float())
-        small = F.interpolate(y, size=render_dims(h, w, self.render_size), mode="area")
-        L = rgb_to_lab(small.expand(-1, 3, -1, -1))[:, :1]
-        ab = self.net(L).float()
-        cbcr = rgb_to_ycbcr(lab_to_rgb(torch.cat([L, ab], 1)))[:, 1:]
-        cbcr = F.interpolate(cbcr, size=(h, w), mode="bilinear", align_corners=False)
-        return ycbcr_to_rgb(torch.cat([y, cbcr], 1))
+        with torch.autocast(rgb.device.type, enabled=False):   # colour maths in fp32 always
+            y = luma(rgb.float())
+            L = rgb_to_lab(downsample(y, render_dims(h, w, self.render_size)).expand(-1, 3, -1, -1))[:, :1]
+        ab = self.net(L).float()                                 # the network under the pipeline's precision
+        with torch.autocast(rgb.device.type, enabled=False):
+            # no chroma at the ends of the lightness range (the model's blobs in blown highlights)
+            ab = ab * ((100 - L) / 8).clamp(0, 1) * (L / 8).clamp(0, 1)
+            cbcr = rgb_to_ycbcr(lab_to_rgb(torch.cat([L, ab], 1)))[:, 1:]
+            cbcr = F.interpolate(cbcr, size=(h, w), mode="bilinear", align_corners=False)
+            return (rgb.float() + cbcr_to_rgb_delta(cbcr - rgb_to_ycbcr(rgb.float())[:, 1:])).clamp(0, 1)
 
     def describe(self) -> str:
         return f"colorize(model={self.model_name}, render_size={self.render_size})"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..ops.color import luma, rgb_to_ycbcr, ycbcr_to_rgb
+from ..ops.color import cbcr_to_rgb_delta, downsample, luma, rgb_to_ycbcr, ycbcr_to_rgb
 from ..ops.flow import DISFlow, flow_tensor, non_occlusion, to_gray_u8, warp
 from .. import weights
 from ..errors import BadInput
@@ -68,6 +68,10 @@ class Stabilize(Stage):
         return rgb_to_ycbcr(rgb)[:, 1:] if self._mode == "chroma" else rgb
 
     def process(self, frames: Frames) -> Frames:
+        with torch.autocast(frames.rgb.device.type, enabled=False):   # fp32 colour maths and flow
+            return self._process(frames)
+
+    def _process(self, frames: Frames) -> Frames:
         rgb = frames.rgb.float()
         if self._mode is None:
             same_luma = (luma(rgb) - luma(frames.source.float())).abs().mean() < 0.02
@@ -76,8 +80,8 @@ class Stabilize(Stage):
             return Frames(self._learned(rgb, frames.source.float()), frames.source)
         h, w = rgb.shape[-2:]
         dims = work_dims(h, w, self.work_size)
-        small_src = F.interpolate(frames.source.float(), size=dims, mode="area")
-        small = self._channels(F.interpolate(rgb, size=dims, mode="area"))
+        small_src = downsample(frames.source.float(), dims)
+        small = self._channels(downsample(rgb, dims))
         stable = torch.empty_like(small)
         for i in range(len(rgb)):
             gray = to_gray_u8(small_src[i])
@@ -102,8 +106,7 @@ class Stabilize(Stage):
             self._prev_gray, self._prev_out = gray, out
         if self._mode == "chroma":   # chroma is smooth: an additive correction
             correction = F.interpolate(stable - small, size=(h, w), mode="bilinear", align_corners=False)
-            ycc = rgb_to_ycbcr(rgb)
-            result = ycbcr_to_rgb(torch.cat([ycc[:, :1], ycc[:, 1:] + correction], 1))
+            result = (rgb + cbcr_to_rgb_delta(correction)).clamp(0, 1)
         else:                       # exposure and white-balance flicker scale detail too: a gain
             gain = (stable + self.eps) / (small + self.eps)
             result = (rgb * F.interpolate(gain, size=(h, w), mode="bilinear", align_corners=False)).clamp(0, 1)
