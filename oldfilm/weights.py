@@ -53,7 +53,6 @@ register(ModelEntry(
     name="colornet-v1", task="colorize", builder=colornet, file="colornet-v1.safetensors",
     license="GPL-2.0-or-later (trained on GPL-2+ and CC-BY-SA images; see its card)", source="trained by `oldfilm train colorizer` (see its model card)",
     config={"width": 16, "ab_scale": 110.0}, defaults={"render_size": 256},
-    sha256="16aa0ceeeed30633593ca1c3cdbb83d50fc77a35071dce22e35247fd696d4bd6",
 ), default=True)
 
 register(ModelEntry(
