@@ -82,7 +82,7 @@ class Pipeline:
         t = torch.from_numpy(batch)
         if self.device.type == "cuda":
             t = t.pin_memory().to(self.device, non_blocking=True)
-        return t.to(self.device).permute(0, 3, 1, 2).float().div_(255)
+        return t.to(self.device).permute(0, 3, 1, 2).float().mul_(1 / 255)
 
     def _to_frames(self, batch: np.ndarray, source: np.ndarray | None) -> Frames:
         rgb = self._tensor(batch)
@@ -95,7 +95,7 @@ class Pipeline:
 
     @staticmethod
     def _to_numpy(frames: Frames) -> np.ndarray:
-        return frames.rgb.float().clamp(0, 1).mul(255).round_().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        return frames.rgb.float().mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
     def _chain(self, frames: Frames | None, end: bool = False) -> list[Frames]:
         """Push frames through every stage; with ``end`` flush and reset each stage."""

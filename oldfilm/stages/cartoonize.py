@@ -133,10 +133,10 @@ class Cartoonize(Stage):
         bounds, centres = self._bands
         y = s.flatness * _soft_bands(y, bounds, centres) + (1 - s.flatness) * y
         # pull chroma towards the shot's palette (soft assignment: no hard jumps between frames)
-        flat = cbcr.permute(0, 2, 3, 1)
-        d2 = ((flat[..., None, :] - self._palette) ** 2).sum(-1)
-        weights = torch.softmax(-d2 / 0.0008, dim=-1)
-        snapped = (weights @ self._palette).permute(0, 3, 1, 2)
+        pal = self._palette                                            # (K, 2)
+        flat = cbcr.flatten(2).transpose(1, 2)                          # (B, N, 2)
+        d2 = (flat ** 2).sum(-1, keepdim=True) - 2 * flat @ pal.T + (pal ** 2).sum(-1)
+        snapped = (torch.softmax(-d2 / 0.0008, dim=-1) @ pal).transpose(1, 2).view_as(cbcr)
         cbcr = 0.6 * snapped + 0.4 * cbcr
         # the style's look
         y = ((y - 0.5) * s.contrast + 0.5).clamp(1e-4, 1) ** s.gamma
