@@ -6,7 +6,8 @@ For each colour clip (the truth): its gray version is colorized by oldfilm per f
 (--no-stabilize) and as shipped (stabilized), and all three are scored with `oldfilm eval`'s
 metrics (warping error with flow from the gray film, pairs across cuts skipped; colourfulness;
 CIEDE2000 and PSNR against the truth; and the gray input itself as the baseline). --pan makes a
-synthetic camera pan over a still photo as one more clip.
+synthetic camera pan over a still photo as one more clip. Every clip is encoded alike (libx264 CRF
+10, 4:2:0) so compression noise weighs the same on all.
 """
 from __future__ import annotations
 
@@ -37,22 +38,23 @@ def main() -> None:
         for clip in args.clips:
             truth = tmp / f"{clip.stem}-truth.mkv"
             ff("-i", str(clip), "-map", "0:V:0", "-frames:v", str(args.frames), "-c:v", "libx264", "-crf", "10",
-               "-pix_fmt", "yuv444p", str(truth))
+               "-pix_fmt", "yuv420p", str(truth))
             clips.append((clip.stem, truth))
         if args.pan:
             truth = tmp / "pan-truth.mkv"
             ff("-loop", "1", "-i", str(args.pan), "-vf",
-               "scale=960:-2,crop=640:360:x='t*60':y='(ih-360)/2+10*sin(t)',format=yuv444p",
+               "scale=960:-2,crop=640:360:x='t*60':y='(ih-360)/2+10*sin(t)',format=yuv420p",
                "-r", "25", "-t", str(args.frames / 25), "-c:v", "libx264", "-crf", "10", str(truth))
             clips.append((f"pan over {args.pan.name}", truth))
         print("| clip | version | warping error | vs per-frame | vs truth | colourfulness | ΔE2000 | PSNR |")
         print("|---|---|---|---|---|---|---|---|")
         for name, truth in clips:
             gray = tmp / f"{truth.stem}-gray.mkv"
-            ff("-i", str(truth), "-vf", "hue=s=0", "-c:v", "libx264", "-crf", "10", "-pix_fmt", "yuv444p", str(gray))
+            ff("-i", str(truth), "-vf", "hue=s=0", "-c:v", "libx264", "-crf", "10", "-pix_fmt", "yuv420p", str(gray))
             per, stab = tmp / f"{truth.stem}-per.mkv", tmp / f"{truth.stem}-stab.mkv"
-            Pipeline(recipes.colorize(stabilize=False), progress=False).run(gray, per)
-            Pipeline(recipes.colorize(strength=args.strength), progress=False).run(gray, stab)
+            # every clip is encoded alike (CRF 10, 4:2:0), so compression noise weighs the same on all
+            Pipeline(recipes.colorize(stabilize=False), progress=False).run(gray, per, crf=10)
+            Pipeline(recipes.colorize(strength=args.strength), progress=False).run(gray, stab, crf=10)
             scores = {v: evaluate(p, source=gray, truth=truth)
                       for v, p in [("truth", truth), ("gray input", gray), ("per-frame", per), ("stabilized", stab)]}
             ref, tru = scores["per-frame"]["warping_error"], scores["truth"]["warping_error"]

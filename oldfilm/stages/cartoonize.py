@@ -115,8 +115,11 @@ class Cartoonize(Stage):
         return F.interpolate(y.float(), size=(h, w), mode="bilinear", align_corners=False).clamp(0, 1)
 
     def stylize(self, rgb: torch.Tensor) -> torch.Tensor:
+        # a few frames at a time: the filters' many full-size intermediates then stay small
+        # (at 1080p a whole batch of them is gigabytes and runs at memory speed)
+        step = max(1, 1_200_000 // (rgb.shape[-2] * rgb.shape[-1]))
         with torch.autocast(rgb.device.type, enabled=False):   # filters and colour maths in fp32
-            return self._stylize(rgb.float())
+            return torch.cat([self._stylize(rgb[i:i + step].float()) for i in range(0, len(rgb), step)])
 
     def _stylize(self, rgb: torch.Tensor) -> torch.Tensor:
         s = self.style

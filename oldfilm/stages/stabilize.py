@@ -30,12 +30,14 @@ def work_dims(height: int, width: int, size: int) -> tuple[int, int]:
 
 
 def fit_affine(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Per channel, the weighted least-squares ``a * x + b`` closest to ``y``; (1, C, h, w)."""
+    """Per channel, the affine map ``a * x + b`` that gives ``x`` the weighted mean and spread of
+    ``y``; (1, C, h, w). The gain is the ratio of spreads, not the least-squares slope, which
+    noise in ``x`` biases towards 0 and so would wash colours out a little at every frame."""
     w = weight / weight.sum().clamp(min=1e-6)
     mx, my = (w * x).sum((2, 3), keepdim=True), (w * y).sum((2, 3), keepdim=True)
-    var = (w * (x - mx) ** 2).sum((2, 3), keepdim=True)
-    cov = (w * (x - mx) * (y - my)).sum((2, 3), keepdim=True)
-    a = (cov / var.clamp(min=1e-6)).clamp(0.5, 2.0)
+    vx = (w * (x - mx) ** 2).sum((2, 3), keepdim=True)
+    vy = (w * (y - my) ** 2).sum((2, 3), keepdim=True)
+    a = (vy / vx.clamp(min=1e-8)).sqrt().clamp(0.5, 2.0)
     if weight.sum() < 16:   # too little to trust: change nothing
         return x
     return a * (x - mx) + my
@@ -45,7 +47,7 @@ class Stabilize(Stage):
     name = "stabilize"
 
     def __init__(self, *, mode: str = "auto", strength: float = 0.9, work_size: int = 320,
-                 sigma: float = 0.04, preset: str = "fast", eps: float = 0.05, method: str = "flow",
+                 sigma: float = 0.08, preset: str = "fast", eps: float = 0.05, method: str = "flow",
                  model: str = "lai-eccv18", models_dir: str | None = None):
         if mode not in ("chroma", "rgb", "auto"):
             raise ValueError(f"mode must be chroma, rgb or auto, not {mode!r}")
