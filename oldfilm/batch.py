@@ -30,7 +30,6 @@ from .video.writer import CONTAINERS, partial_path
 VIDEO_EXTENSIONS = set(CONTAINERS) | {".mpg", ".mpeg", ".wmv", ".webm", ".ogv", ".3gp", ".mxf", ".vob", ".dv"}
 
 
-WARMUP = 30   # frames run before a chunk that starts inside a shot, so temporal state carries over
 
 
 @dataclass(frozen=True)
@@ -38,7 +37,7 @@ class Chunk:
     index: int
     start: int
     count: int
-    warmup: int = 0   # frames before `start` processed only to build temporal state
+    warmup: int = 0   # frames before `start` (back to the shot's start) processed only to build state
 
 
 @dataclass
@@ -87,9 +86,10 @@ def find_films(folder: Path, out_dir: Path, suffix: str, recursive: bool) -> lis
 
 def plan(film: Film, chunk_seconds: float) -> list[Chunk]:
     """Chunks of whole shots, each at least ``chunk_seconds`` long where the cuts allow. A shot
-    longer than twice that is split at fixed points, and the chunk after such a split first runs
-    up to WARMUP frames before it (output discarded) so its temporal state matches an unbroken
-    run. Variable-rate films are one chunk: their frames cannot be sought exactly."""
+    longer than twice that is split at fixed points, and the chunk after such a split first replays
+    its shot from the shot's start (output discarded), so every stage's state (the stabilizer's
+    history, the cartoon palette fixed per shot) is that of an unbroken run. Variable-rate films
+    are one chunk: their frames cannot be sought exactly."""
     info = probe(film.input)
     size = max(1, round(chunk_seconds * float(info.fps)))
     if info.vfr or info.frames <= size:
@@ -109,7 +109,7 @@ def plan(film: Film, chunk_seconds: float) -> list[Chunk]:
     chunks = []
     for i, (a, b) in enumerate(zip(bounds, bounds[1:])):
         shot_start = max([0] + [c for c in cuts if c <= a])
-        chunks.append(Chunk(i, a, b - a, min(WARMUP, a - shot_start)))
+        chunks.append(Chunk(i, a, b - a, a - shot_start))
     return chunks
 
 

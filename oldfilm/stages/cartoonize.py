@@ -130,8 +130,8 @@ class Cartoonize(Stage):
         smooth = guided_filter(rgb_to_ycbcr(smooth)[:, :1], smooth, s.radius, s.eps)
         ycc = rgb_to_ycbcr(smooth.clamp(0, 1))
         guide_s = ycc[:, :1]
-        if self._bands is None:
-            self._fit_shot(ycc)
+        if self._bands is None:   # fit on the shot's first frame: the same whatever the batching
+            self._fit_shot(ycc[:1])
         y, cbcr = ycc[:, :1], ycc[:, 1:]
         bounds, centres = self._bands
         y = s.flatness * _soft_bands(y, bounds, centres) + (1 - s.flatness) * y

@@ -40,7 +40,7 @@ class Colorize(Stage):
     def process(self, frames: Frames) -> Frames:
         if self.only_gray:
             if self._gray_shot is None:   # decided once per shot, on its first frames
-                self._gray_shot = bool(rgb_to_ycbcr(frames.rgb.float())[:, 1:].abs().mean() < 0.01)
+                self._gray_shot = bool(rgb_to_ycbcr(frames.rgb[:1].float())[:, 1:].abs().mean() < 0.01)
             if not self._gray_shot:
                 return frames
         return Frames(self.colorize(frames.rgb), frames.source)
