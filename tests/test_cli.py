@@ -137,6 +137,6 @@ def test_info_models_version_help(clips):
     r = oldfilm("models")
     assert r.exit_code == 0 and "colornet-v1" in r.output
     assert __version__ in oldfilm("--version").output
-    for cmd in ["colorize", "info", "models"]:
+    for cmd in ["colorize", "info", "models", "stabilize", "eval", "cartoonize", "batch"]:
         r = oldfilm(cmd, "--help")
         assert r.exit_code == 0 and "Example" in r.output
