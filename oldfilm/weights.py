@@ -58,14 +58,13 @@ register(ModelEntry(
 register(ModelEntry(
     name="lai-eccv18", task="stabilize", builder=transformnet, file="lai-eccv18.safetensors",
     license="MIT", source="https://github.com/phoenix104104/fast_blind_video_consistency "
-    "(ECCV18_blind_consistency.pth, Lai et al. 2018; convert with `oldfilm train convert-lai`)",
+    "(ECCV18_blind_consistency.pth, Lai et al. 2018; install with `oldfilm models import lai-eccv18 FILE`)",
     config={"nf": 32, "blocks": 5}, convert=convert_lai,
     url="http://vllab.ucmerced.edu/wlai24/video_consistency/models/ECCV18_blind_consistency.pth",
 ))
 
 
-# Public cartoon generators: the user downloads the .pth and installs it with
-# `oldfilm train import-cartoon NAME FILE` (oldfilm.train.cartoon.import_public).
+# Public cartoon generators: `oldfilm models pull NAME`, or `oldfilm models import NAME FILE`.
 from .nets.animegan import animegan2, convert_animegan  # noqa: E402
 from .nets.cartoongan import cartoongan, convert_cartoongan  # noqa: E402
 
@@ -75,7 +74,7 @@ for _style in ("Hayao", "Hosoda", "Paprika", "Shinkai"):
         file=f"cartoongan-{_style.lower()}.safetensors", license="MIT",
         source=f"https://github.com/Yijunmaverick/CartoonGAN-Test-Pytorch-Torch ({_style}_net_G_float.pth "
         f"from pretrained_model/download_pth.sh, Chen et al. 2018; install with "
-        f"`oldfilm train import-cartoon cartoongan-{_style.lower()} {_style}_net_G_float.pth`)",
+        f"`oldfilm models import cartoongan-{_style.lower()} {_style}_net_G_float.pth`)",
         defaults={"long_side": 450, "colour": "bgr"}, convert=convert_cartoongan,
         url=f"http://vllab1.ucmerced.edu/~yli62/CartoonGAN/pytorch_pth/{_style}_net_G_float.pth",
     ))
@@ -85,7 +84,7 @@ for _name in ("paprika", "face_paint_512_v2", "celeba_distill", "face_paint_512_
         name=f"animegan2-{_name}", task="cartoonize", builder=animegan2,
         file=f"animegan2-{_name}.safetensors", license="MIT",
         source=f"https://github.com/bryandlee/animegan2-pytorch ({_name}.pt from its weights/ folder, "
-        f"AnimeGANv2 by Chen et al.; install with `oldfilm train import-cartoon animegan2-{_name} {_name}.pt`)",
+        f"AnimeGANv2 by Chen et al.; install with `oldfilm models import animegan2-{_name} {_name}.pt`)",
         defaults={"colour": "rgb"}, convert=convert_animegan,
         url=f"https://github.com/bryandlee/animegan2-pytorch/raw/main/weights/{_name}.pt",
     ))

@@ -1,5 +1,4 @@
 """Batch runs: a folder of films, failures isolated, chunks resumable after kill -9, Ray."""
-import json
 import os
 import shutil
 import signal
@@ -16,7 +15,6 @@ from conftest import audio_md5, decode, ff
 from oldfilm.batch import Film, plan
 from oldfilm.scenes import detect_scenes
 from oldfilm.cli import cli
-from oldfilm.metrics import video_warping_error
 from oldfilm.video import FrameWriter, probe
 
 

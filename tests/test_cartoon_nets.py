@@ -267,30 +267,23 @@ def test_convert_refuses_a_pickle_that_runs_code(tmp_path, capsys, convert):
 
 @pytest.mark.parametrize("name,keys", [("cartoongan-shinkai", CARTOONGAN_KEYS),
                                        ("animegan2-face_paint_512_v2", ANIMEGAN_KEYS)])
-def test_import_public_installs_a_loadable_model(tmp_path, name, keys):
-    from safetensors import safe_open
-
-    from oldfilm.train.cartoon import import_public
-
+def test_install_public_file_gives_a_loadable_model(tmp_path, name, keys):
     sd = public_state(keys, seed=2)
     src = tmp_path / "download.pth"
     torch.save(sd, src)
     models = tmp_path / "models"
-    dest = import_public(name, src, models)
+    dest = weights.install(name, src, models)
     assert dest == models / weights.get(name).file and sorted(p.name for p in models.iterdir()) == [dest.name]
-    with safe_open(str(dest), "pt") as f:
-        meta = f.metadata()
-    assert meta["arch"] in ("cartoongan", "animegan2") and meta["source_file"] == "download.pth"
     net = weights.load(name, models_dir=models)
     for k, v in net.state_dict().items():
         assert torch.equal(v, sd[k])
 
     torch.save({k: v for k, v in list(sd.items())[1:]}, tmp_path / "bad.pth")
     with pytest.raises(WeightsError):
-        import_public(name, tmp_path / "bad.pth", tmp_path / "other")
+        weights.install(name, tmp_path / "bad.pth", tmp_path / "other")
     assert not (tmp_path / "other").exists() or not any((tmp_path / "other").iterdir())
     with pytest.raises(BadInput):
-        import_public("colornet-v1", src, models)
+        weights.install("colornet-v1", src, models)
 
 
 def test_registry_entries():

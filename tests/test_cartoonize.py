@@ -1,5 +1,4 @@
 """Cartoonize: styles, per-shot palettes, steady output, the CLI chain."""
-import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner

@@ -2,7 +2,6 @@
 import dataclasses
 import hashlib
 import http.server
-import io
 import threading
 
 import pytest

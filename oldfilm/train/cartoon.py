@@ -1,5 +1,5 @@
 """``oldfilm train cartoon``: train a CartoonGAN generator on a film's frames (Chen et al., CVPR 2018);
-``oldfilm train import-cartoon``: turn a public CartoonGAN/AnimeGANv2 .pth into an installed model.
+(A public CartoonGAN/AnimeGANv2 .pth is installed with ``oldfilm models import``.)
 
 Data (seed 000): ``--cartoons`` holds cartoon frames (images, or videos sampled at one frame every
 ``--video-every`` seconds with black and credit frames dropped), ``--photos`` real photos or film
@@ -26,7 +26,6 @@ safetensors holds the generator only, with metadata arch=cartoongan, style, step
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 import time
@@ -40,11 +39,9 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm import tqdm
 
-from oldfilm import weights
-from oldfilm.errors import BadInput, WeightsError
-from oldfilm.nets.animegan import animegan2, convert_animegan
+from oldfilm.errors import WeightsError
 from oldfilm.nets.cartoon_disc import CartoonDiscriminator, cartoon_discriminator
-from oldfilm.nets.cartoongan import CartoonGAN, cartoongan, cartoongan_post, cartoongan_pre, convert_cartoongan
+from oldfilm.nets.cartoongan import CartoonGAN, cartoongan, cartoongan_post, cartoongan_pre
 from oldfilm.nets.vgg16 import CONV_INDEX, VGG16, vgg16
 from oldfilm.train import train
 
@@ -259,55 +256,6 @@ def save_safetensors(tensors: dict[str, torch.Tensor], out: Path, metadata: dict
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-# ----------------------------------------------------------------------------- public weights
-
-CONVERTERS = {cartoongan: ("cartoongan", convert_cartoongan), animegan2: ("animegan2", convert_animegan)}
-
-
-def import_public(name: str, src_path: str | Path, models_dir: str | Path) -> Path:
-    """Convert a user's public ``.pth`` for registry entry ``name`` (e.g. ``cartoongan-shinkai`` from
-    ``Shinkai_net_G_float.pth``) into ``<models_dir>/<entry.file>`` as safetensors.
-
-    The file is read without running code (``weights_only``), checked key by key and loaded strictly
-    into the entry's architecture before anything is written; the write is atomic."""
-    entry = weights.get(name)
-    if entry.builder not in CONVERTERS:
-        known = ", ".join(sorted(n for n, e in weights.REGISTRY.items() if e.builder in CONVERTERS))
-        raise BadInput(f"{name} is not a public cartoon model; choose one of {known}")
-    src = Path(src_path)
-    if not src.is_file():
-        raise BadInput(f"{src} does not exist or is not a file")
-    arch, convert = CONVERTERS[entry.builder]
-    state = convert(src)
-    net = entry.builder(**entry.config)
-    try:
-        net.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise WeightsError(f"{src} does not fit the {name} architecture: {str(e).splitlines()[0]}") from None
-    digest = hashlib.sha256(src.read_bytes()).hexdigest()
-    meta = {"arch": arch, "style": name.split("-", 1)[1], "source": entry.source, "source_file": src.name,
-            "source_sha256": digest, "license": entry.license}
-    dest = Path(models_dir) / entry.file
-    save_safetensors(net.state_dict(), dest, meta)
-    return dest
-
-
-@train.command("import-cartoon")
-@click.argument("name")
-@click.argument("src", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where to install [default: $OLDFILM_MODELS_DIR, else ~/.cache/oldfilm/models].")
-def import_cartoon(name, src, models_dir):
-    """Install a public cartoon generator you downloaded, as safetensors.
-
-    \b
-      oldfilm train import-cartoon cartoongan-shinkai Shinkai_net_G_float.pth
-      oldfilm train import-cartoon animegan2-paprika paprika.pt
-    """
-    dest = import_public(name, src, models_dir or weights.models_dirs()[0])
-    click.echo(f"installed {name} -> {dest}")
 
 
 # ----------------------------------------------------------------------------- command
