@@ -48,12 +48,12 @@ class Stabilize(Stage):
 
     def __init__(self, *, mode: str = "auto", strength: float = 0.9, work_size: int = 320,
                  sigma: float = 0.08, preset: str = "fast", eps: float = 0.05, method: str = "flow",
-                 model: str = "lai-eccv18", models_dir: str | None = None):
+                 model: str = "lai-eccv18", models_dir: str | None = None, keep_saturation: bool = True):
         if mode not in ("chroma", "rgb", "auto"):
             raise ValueError(f"mode must be chroma, rgb or auto, not {mode!r}")
         if method not in ("flow", "lai"):
             raise BadInput(f"unknown stabilizer method {method!r}: flow or lai")
-        self.method = method
+        self.method, self.keep_saturation = method, keep_saturation
         self.net = weights.load(model, models_dir=models_dir) if method == "lai" else None
         self.model_name = model
         self.mode, self.strength, self.work_size, self.sigma, self.eps = mode, strength, work_size, sigma, eps
@@ -65,6 +65,7 @@ class Stabilize(Stage):
         self._prev_out = None      # (1, C, h, w) stabilized low-pass picture at working size
         self._mode = None if self.mode == "auto" else self.mode
         self._lai = None           # (O_{t-1}, I_{t-1}, ConvLSTM state) for method "lai"
+        self._sat = None           # running mean colour strength of the input (chroma mode)
 
     def _channels(self, rgb: torch.Tensor) -> torch.Tensor:
         return rgb_to_ycbcr(rgb)[:, 1:] if self._mode == "chroma" else rgb
@@ -105,6 +106,12 @@ class Stabilize(Stage):
                 # trusted also by the local remainder (colour of each object)
                 fitted = fit_affine(cur, prev, weight)
                 out = cur + self.strength * (fitted - cur + weight * (prev - fitted))
+            if self._mode == "chroma" and self.keep_saturation:
+                # averaging differing colours desaturates: hold the frame's colour strength at a
+                # slowly moving average of the input's (steady, so it brings no flicker back)
+                sat = cur.abs().mean()
+                self._sat = sat if self._sat is None else self._sat + (1 - self.strength) * (sat - self._sat)
+                out = out * (self._sat / out.abs().mean().clamp(min=1e-6)).clamp(1.0, 1.3)
             stable[i:i + 1] = out
             self._prev_gray, self._prev_out = gray, out
         if self._mode == "chroma":   # chroma is smooth: an additive correction
