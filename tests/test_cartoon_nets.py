@@ -355,7 +355,7 @@ def test_train_cartoon_runs_and_resumes(tiny_data):
     assert meta["arch"] == "cartoongan" and meta["style"] == "tiny" and meta["steps"] == "4"
     assert meta["init_steps"] == "2" and meta["adversarial_steps"] == "2"
     assert meta["cartoon_frames"] == "5" and "cartoons: 5 frames (1 black/credit/unreadable dropped)" in result.output
-    assert [p.name for p in ck.glob("ckpt-*.pt")] == ["ckpt-00000004.pt"]
+    assert [p.name for p in ck.glob("ckpt-*.pt")] == ["ckpt-0000004.pt"]
     first = cartoongan(weights=_load(out))
 
     result = CliRunner().invoke(train, common + ["--steps", "3"], catch_exceptions=False)

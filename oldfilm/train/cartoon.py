@@ -39,11 +39,11 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm import tqdm
 
-from oldfilm.errors import WeightsError
 from oldfilm.nets.cartoon_disc import CartoonDiscriminator, cartoon_discriminator
 from oldfilm.nets.cartoongan import CartoonGAN, cartoongan, cartoongan_post, cartoongan_pre
-from oldfilm.nets.vgg16 import CONV_INDEX, VGG16, vgg16
+from oldfilm.nets.vgg16 import CONV_INDEX, VGG16
 from oldfilm.train import train
+from oldfilm.train.common import checkpoints as _checkpoints, load_vgg, save_checkpoint
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 VIDEO_EXTS = {".mp4", ".mkv", ".avi", ".mov", ".m4v"}
@@ -177,23 +177,6 @@ class ContentFeatures(torch.nn.Module):
         return self.vgg.features[:self.end](self.vgg.preprocess(rgb01))
 
 
-def load_vgg(path: Path) -> VGG16:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    try:
-        state = load_file(str(path), device="cpu")
-    except (SafetensorError, OSError) as e:
-        raise WeightsError(f"{path} is not a readable safetensors file ({e}); make it with "
-                           f"`oldfilm train convert-hed`") from None
-    model = vgg16()
-    try:
-        model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
-    except RuntimeError as e:
-        raise WeightsError(f"{path} is not a VGG16 trunk made by `oldfilm train convert-hed`") from e
-    return model
-
-
 def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
@@ -228,21 +211,6 @@ def generator_losses(D: CartoonDiscriminator | None, feats: torch.nn.Module, fak
 
 
 # ----------------------------------------------------------------------------- checkpoints
-
-def _checkpoints(ckdir: Path) -> list[Path]:
-    return sorted(ckdir.glob("ckpt-*.pt"))
-
-
-def save_checkpoint(ckdir: Path, state: dict, keep: int = 2) -> Path:
-    ckdir.mkdir(parents=True, exist_ok=True)
-    path = ckdir / f"ckpt-{state['step']:08d}.pt"
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-    for old in _checkpoints(ckdir)[:-keep]:
-        old.unlink()
-    return path
-
 
 def save_safetensors(tensors: dict[str, torch.Tensor], out: Path, metadata: dict) -> None:
     """Atomic: written to a hidden temporary file beside ``out``, then renamed."""

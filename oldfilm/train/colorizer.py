@@ -34,6 +34,7 @@ from oldfilm.metrics import colourfulness, delta_e2000
 from oldfilm.nets.colornet import ColorNet, colornet
 from oldfilm.ops.color import lab_to_rgb, rgb_to_lab
 from oldfilm.train import train
+from oldfilm.train.common import checkpoints as _checkpoints, save_checkpoint
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png"}
 VIDEO_EXTS = {".mp4", ".mkv"}
@@ -298,21 +299,6 @@ def format_metrics(name: str, m: dict[str, float]) -> str:
 
 
 # ----------------------------------------------------------------------------- checkpoints
-
-def _checkpoints(ckdir: Path) -> list[Path]:
-    return sorted(ckdir.glob("ckpt-*.pt"))
-
-
-def save_checkpoint(ckdir: Path, state: dict, keep: int = 2) -> Path:
-    ckdir.mkdir(parents=True, exist_ok=True)
-    path = ckdir / f"ckpt-{state['step']:07d}.pt"
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-    for old in _checkpoints(ckdir)[:-keep]:
-        old.unlink()
-    return path
-
 
 def save_weights(model: ColorNet, out: Path, metadata: dict[str, str]) -> None:
     from safetensors.torch import save_file

@@ -41,13 +41,13 @@ from PIL import Image
 from tqdm import tqdm
 
 from oldfilm.download import sha256
-from oldfilm.errors import WeightsError
 from oldfilm.metrics import psnr, video_warping_error
 from oldfilm.nets.transformnet import TransformNet, transformnet
-from oldfilm.nets.vgg16 import CAFFE_MEAN_BGR, LAYERS, VGG16, convert_hed, vgg16
+from oldfilm.nets.vgg16 import CAFFE_MEAN_BGR, LAYERS, VGG16, convert_hed
 from oldfilm.ops.color import rgb_to_ycbcr, ycbcr_to_rgb
 from oldfilm.ops.flow import DISFlow, flow_tensor, non_occlusion, to_gray_u8, warp
 from oldfilm.train import train
+from oldfilm.train.common import checkpoints as _checkpoints, load_vgg, save_checkpoint
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png"}
 VIDEO_EXTS = {".mp4", ".mkv", ".avi", ".mov"}
@@ -301,23 +301,6 @@ def losses(net: TransformNet, vgg: VGG16, b: Batch, w_vgg: float, w_short: float
     return parts
 
 
-def load_vgg(path: Path) -> VGG16:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    try:
-        state = load_file(str(path), device="cpu")
-    except (SafetensorError, OSError) as e:
-        raise WeightsError(f"{path} is not a readable safetensors file ({e}); make it with "
-                           f"`oldfilm train convert-hed`") from None
-    model = vgg16()
-    try:
-        model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
-    except RuntimeError as e:
-        raise WeightsError(f"{path} is not a VGG16 trunk made by `oldfilm train convert-hed`") from e
-    return model.eval().requires_grad_(False)
-
-
 def save_weights(tensors: dict[str, torch.Tensor], out: Path, metadata: dict, dtype: torch.dtype | None = None) -> None:
     from safetensors.torch import save_file
 
@@ -362,21 +345,6 @@ def format_table(rows: dict[str, dict[str, float]], title: str) -> str:
 
 
 # ----------------------------------------------------------------------------- checkpoints
-
-def _checkpoints(ckdir: Path) -> list[Path]:
-    return sorted(ckdir.glob("ckpt-*.pt"))
-
-
-def save_checkpoint(ckdir: Path, state: dict, keep: int = 2) -> Path:
-    ckdir.mkdir(parents=True, exist_ok=True)
-    path = ckdir / f"ckpt-{state['step']:07d}.pt"
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-    for old in _checkpoints(ckdir)[:-keep]:
-        old.unlink()
-    return path
-
 
 # ----------------------------------------------------------------------------- commands
 
