@@ -185,9 +185,12 @@ def cartoonize(inputs, style, colorize, cartoon_model, colorizer, render_size, s
 @click.option("--method", type=click.Choice(["flow", "lai"]), default="flow", show_default=True,
               help="flow: oldfilm's training-free flow-guided stabilizer; lai: the learned network of "
                    "Lai et al. 2018 (needs its weights: oldfilm models import lai-eccv18 FILE).")
+@click.option("--flow", default="auto", show_default=True, metavar="auto|dis|raft-small|raft-large",
+              help="Optical flow of the flow method: dis (OpenCV, fast on a CPU) or torchvision's RAFT "
+                   "(oldfilm models pull raft-small); auto: RAFT on a GPU when installed, else dis.")
 @options.strength
 @options.processing
-def stabilize(processed, source, mode, method, strength, **opts):
+def stabilize(processed, source, mode, method, flow, strength, **opts):
     """Remove flicker from any per-frame-processed film, guided by its original.
 
     Works on the output of any tool that treats frames one by one (a DeOldify colorization, a
@@ -204,7 +207,7 @@ def stabilize(processed, source, mode, method, strength, **opts):
 
     if Path(processed).resolve() == Path(source).resolve():
         raise BadInput("PROCESSED and --source are the same file: give the original film as --source")
-    run_films((processed,), lambda: [Stabilize(mode=mode, strength=strength, method=method,
+    run_films((processed,), lambda: [Stabilize(mode=mode, strength=strength, method=method, flow=flow,
                                                models_dir=opts["models_dir"])], "stabilized", opts, source=source)
 
 

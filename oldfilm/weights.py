@@ -31,7 +31,8 @@ class ModelEntry:
     source: str                       # where the weights come from
     config: dict = field(default_factory=dict)     # builder keywords; file metadata must agree
     defaults: dict = field(default_factory=dict)   # stage settings the model was made for
-    sha256: str | None = None         # of the file at ``url``, where known
+    sha256: str | None = None         # of the file at ``url``, where known; a prefix of >= 8 hex digits
+                                      # is enough (torch hub's convention: name-<sha256 prefix>.pth)
     url: str | None = None            # where `oldfilm models pull` downloads it from
     convert: Callable[[Path], dict] | None = None   # a published file -> state dict (safe loading)
 
@@ -87,6 +88,21 @@ for _name in ("paprika", "face_paint_512_v2", "celeba_distill", "face_paint_512_
         f"AnimeGANv2 by Chen et al.; install with `oldfilm models import animegan2-{_name} {_name}.pt`)",
         defaults={"colour": "rgb"}, convert=convert_animegan,
         url=f"https://github.com/bryandlee/animegan2-pytorch/raw/main/weights/{_name}.pt",
+    ))
+
+
+# Optical flow for the stabilizer: torchvision's RAFT files (`oldfilm models pull raft-small`).
+from functools import partial  # noqa: E402
+
+from .nets.raft import convert_raft, raft  # noqa: E402
+
+for _size, _file in (("small", "raft_small_C_T_V2-01064c6d.pth"), ("large", "raft_large_C_T_V2-1bb1363a.pth")):
+    register(ModelEntry(
+        name=f"raft-{_size}", task="flow", builder=raft, file=f"raft-{_size}.safetensors", license="BSD-3-Clause",
+        source=f"torchvision Raft_{_size.title()}_Weights.C_T_V2 ({_file}, Teed & Deng 2020, trained on "
+        f"FlyingChairs + FlyingThings3D; install with `oldfilm models pull raft-{_size}`)",
+        config={"size": _size}, convert=partial(convert_raft, size=_size),
+        url=f"https://download.pytorch.org/models/{_file}", sha256=_file.rsplit("-", 1)[1].removesuffix(".pth"),
     ))
 
 

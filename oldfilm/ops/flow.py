@@ -71,6 +71,21 @@ class DISFlow:
         return self._dis.calc(np.ascontiguousarray(a), np.ascontiguousarray(b), None)
 
 
+class ModelFlow(torch.nn.Module):
+    """A flow network (``net(a, b)``: frames (B, 1, H, W) in [0, 1] -> flow (B, 2, H, W), e.g.
+    RAFT) behind :class:`DISFlow`'s interface: gray uint8 arrays in, (H, W, 2) float32 flow out."""
+
+    def __init__(self, net: torch.nn.Module):
+        super().__init__()
+        self.net = net
+
+    @torch.inference_mode()
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        device = next(self.net.parameters()).device
+        a, b = (torch.from_numpy(np.ascontiguousarray(x)).to(device, torch.float32)[None, None] / 255 for x in (a, b))
+        return self.net(a, b)[0].float().permute(1, 2, 0).cpu().numpy()
+
+
 def to_gray_u8(rgb: torch.Tensor) -> np.ndarray:
     """(3, H, W) RGB in [0, 1] -> (H, W) uint8 BT.601 luma on the CPU."""
     y = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
