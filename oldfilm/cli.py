@@ -382,9 +382,10 @@ def models_list(models_dir=None):
         path = weights.find(entry.name, models_dir)
         default = "yes" if weights.DEFAULTS.get(entry.task) == entry.name else ""
         click.echo(f"{entry.name:28} {entry.task:10} {default:8} {'yes' if path else 'no':10} {entry.license}")
-        for line in (weights.card(entry.name, models_dir) or "").splitlines():
-            if line.lower().startswith("metrics:"):
-                click.echo(f"    {line}")
+        lines = [ln for ln in (weights.card(entry.name, models_dir) or "").splitlines()
+                 if ln.lower().startswith("metrics:")]
+        for line in lines or ([f"Metrics: {entry.metrics}"] if entry.metrics else []):
+            click.echo(f"    {line}")
 
 
 @models.command("info")

@@ -35,6 +35,7 @@ class ModelEntry:
                                       # is enough (torch hub's convention: name-<sha256 prefix>.pth)
     url: str | None = None            # where `oldfilm models pull` downloads it from
     convert: Callable[[Path], dict] | None = None   # a published file -> state dict (safe loading)
+    metrics: str = ""                 # published figures of a public model (oldfilm's own: in the card)
 
 
 REGISTRY: dict[str, ModelEntry] = {}
@@ -103,6 +104,8 @@ for _size, _file in (("small", "raft_small_C_T_V2-01064c6d.pth"), ("large", "raf
         f"FlyingChairs + FlyingThings3D; install with `oldfilm models pull raft-{_size}`)",
         config={"size": _size}, convert=partial(convert_raft, size=_size),
         url=f"https://download.pytorch.org/models/{_file}", sha256=_file.rsplit("-", 1)[1].removesuffix(".pth"),
+        metrics="Sintel train EPE clean {} / final {} (torchvision's figures)".format(
+            *{"small": ("1.99", "3.28"), "large": ("1.38", "2.72")}[_size]),
     ))
 
 
