@@ -109,6 +109,26 @@ for _size, _file in (("small", "raft_small_C_T_V2-01064c6d.pth"), ("large", "raf
     ))
 
 
+# Zhang et al.'s colorizers (`oldfilm models pull zhang-eccv16`, or `oldfilm models import NAME FILE`).
+from .nets.zhang import convert_eccv16, convert_siggraph17, eccv16, siggraph17  # noqa: E402
+
+for _name, _builder, _convert, _file, _paper in (
+        ("eccv16", eccv16, convert_eccv16, "colorization_release_v2-9b330a0b.pth",
+         "Colorful Image Colorization, Zhang, Isola & Efros, ECCV 2016"),
+        ("siggraph17", siggraph17, convert_siggraph17, "siggraph17-df00044c.pth",
+         "Real-Time User-Guided Image Colorization with Learned Deep Priors, Zhang, Zhu et al., "
+         "SIGGRAPH 2017; run without user hints")):
+    register(ModelEntry(
+        name=f"zhang-{_name}", task="colorize", builder=_builder, file=f"zhang-{_name}.safetensors",
+        license="BSD-2-Clause",
+        source=f"https://github.com/richzhang/colorization (colorizers/{_name}.py loads {_file}; {_paper}; "
+        f"install with `oldfilm models import zhang-{_name} {_file}`)",
+        defaults={"render_size": 256}, convert=_convert,   # their demo runs at 256x256
+        url=f"https://colorizers.s3.us-east-2.amazonaws.com/{_file}",
+        sha256=_file.rsplit("-", 1)[1].removesuffix(".pth"),   # torch hub's hash prefix in the name
+    ))
+
+
 def package_models_dir() -> Path:
     """The read-only models shipped with oldfilm (wheel: oldfilm/models; checkout: ./models)."""
     here = Path(__file__).resolve().parent
