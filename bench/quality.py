@@ -1,6 +1,6 @@
 """Colour and flicker quality on colour clips turned gray: the numbers of bench/README.md.
 
-    python bench/quality.py CLIP.mp4 [CLIP2.mp4 ...] [--pan IMAGE] [--frames 120]
+    python bench/quality.py CLIP.mp4 [CLIP2.mp4 ...] [--pan IMAGE] [--frames 120] [--model NAME]
 
 For each colour clip (the truth): its gray version is colorized by oldfilm per frame
 (--no-stabilize) and as shipped (stabilized), and all three are scored with `oldfilm eval`'s
@@ -31,6 +31,8 @@ def main() -> None:
     ap.add_argument("--pan", type=Path, help="a still colour photo to pan over")
     ap.add_argument("--frames", type=int, default=120, help="frames taken from each clip")
     ap.add_argument("--strength", type=float, default=0.9)
+    ap.add_argument("--model", default=None, help="colorizer [default: the registry's default]")
+    ap.add_argument("--precision", default="auto", help="auto, fp32 or bf16 (as oldfilm's --precision)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -53,8 +55,9 @@ def main() -> None:
             ff("-i", str(truth), "-vf", "hue=s=0", "-c:v", "libx264", "-crf", "10", "-pix_fmt", "yuv420p", str(gray))
             per, stab = tmp / f"{truth.stem}-per.mkv", tmp / f"{truth.stem}-stab.mkv"
             # every clip is encoded alike (CRF 10, 4:2:0), so compression noise weighs the same on all
-            Pipeline(recipes.colorize(stabilize=False), progress=False).run(gray, per, crf=10)
-            Pipeline(recipes.colorize(strength=args.strength), progress=False).run(gray, stab, crf=10)
+            run = dict(progress=False, precision=args.precision)
+            Pipeline(recipes.colorize(model=args.model, stabilize=False), **run).run(gray, per, crf=10)
+            Pipeline(recipes.colorize(model=args.model, strength=args.strength), **run).run(gray, stab, crf=10)
             scores = {v: evaluate(p, source=gray, truth=truth)
                       for v, p in [("truth", truth), ("gray input", gray), ("per-frame", per), ("stabilized", stab)]}
             ref, tru = scores["per-frame"]["warping_error"], scores["truth"]["warping_error"]

@@ -31,7 +31,7 @@ batch_size = click.option(
     help="Frames per batch: larger is faster on a GPU and uses more memory.")
 precision = click.option(
     "--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default=DEFAULTS["precision"],
-    show_default=True, help="Arithmetic precision. auto: fp16 on a GPU, fp32 on the CPU.")
+    show_default=True, help="Arithmetic precision of the networks (colour maths stays fp32). auto: fp16 on a GPU, bf16 on a CPU with native bfloat16 (AVX512-BF16/AMX), else fp32.")
 crf = click.option(
     "--crf", type=click.IntRange(0, 51), default=DEFAULTS["crf"], show_default=True,
     help="H.264 quality: 0 is lossless, 18 looks like the input, higher is smaller.")

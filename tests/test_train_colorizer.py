@@ -13,7 +13,9 @@ from safetensors.torch import load_file  # noqa: E402
 
 from oldfilm.nets.colornet import colornet  # noqa: E402
 from oldfilm.train import train  # noqa: E402
-from oldfilm.train.colorizer import in_val_split  # noqa: E402
+from oldfilm.nets.vgg16 import vgg16  # noqa: E402
+from oldfilm.nets.vggcolor import gamut_bins, vggcolor  # noqa: E402
+from oldfilm.train.colorizer import in_val_split, soft_encode  # noqa: E402
 
 
 @pytest.fixture()
@@ -44,7 +46,7 @@ def _run(args):
 def test_train_colorizer_writes_loadable_weights_and_resumes(image_dir, tmp_path):
     out = tmp_path / "models" / "tiny.safetensors"
     ck = tmp_path / "ckpt"
-    common = ["colorizer", "--data", str(image_dir), "--out", str(out), "--checkpoint-dir", str(ck),
+    common = ["colorizer", "--arch", "colornet", "--data", str(image_dir), "--out", str(out), "--checkpoint-dir", str(ck),
               "--batch-size", "2", "--crop", "32", "--width", "4", "--max-side", "48",
               "--val-fraction", "0.3", "--val", str(image_dir / "b"), "--render-size", "32", "--threads", "1"]
     result = _run(common + ["--steps", "3"])
@@ -79,3 +81,51 @@ def test_validation_split_is_deterministic():
     assert split == [in_val_split(n, 0.15) for n in names]
     assert 0.1 < sum(split) / len(split) < 0.2
     assert not any(in_val_split(n, 0.0) for n in names)
+
+
+def test_train_vggcolor_keeps_the_trunk_frozen(image_dir, tmp_path):
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    trunk = {k: v.half() for k, v in vgg16().state_dict().items()}
+    save_file(trunk, str(tmp_path / "vgg.safetensors"))
+    out = tmp_path / "vc.safetensors"
+    result = _run(["colorizer", "--data", str(image_dir), "--out", str(out), "--vgg", str(tmp_path / "vgg.safetensors"),
+                   "--checkpoint-dir", str(tmp_path / "ck"), "--batch-size", "2", "--crop", "32", "--width", "8",
+                   "--max-side", "48", "--val-fraction", "0.3", "--render-size", "32", "--threads", "1",
+                   "--steps", "3", "--temperature", "0.45", "--precision", "fp32"])
+    assert "val split at temperature 0.4" in result.output
+    sd = load_file(str(out))
+    with safe_open(str(out), "pt") as f:
+        meta = f.metadata()
+    assert meta["arch"] == "vggcolor" and meta["width"] == "8" and meta["temperature"] == "0.45"
+    assert meta["bins"] == "266" and "cross-entropy" in meta["loss"]
+    for k, v in trunk.items():   # stored as float16, and not changed by training
+        assert sd[f"trunk.{k}"].dtype == torch.float16 and torch.equal(sd[f"trunk.{k}"], v)
+    assert torch.equal(sd["centres"], gamut_bins())
+    model = vggcolor(width=8, temperature=0.45)
+    model.load_state_dict({k: v.float() for k, v in sd.items()}, strict=True)
+    model.eval()
+    with torch.no_grad():
+        ab = model(torch.full((1, 1, 32, 48), 60.0))
+    assert ab.shape == (1, 2, 32, 48) and torch.isfinite(ab).all()
+
+
+def test_colour_classes_soft_targets_and_annealed_mean():
+    centres = gamut_bins()
+    assert centres.shape == (266, 2) and (centres.abs() < 110).all()
+    assert any(torch.equal(c, torch.tensor([5.0, 5.0])) for c in centres)   # near-gray is in gamut
+    ab = torch.tensor([[7.0, -3.0], [60.0, 40.0]]).T.reshape(1, 2, 1, 2)
+    t = soft_encode(ab, centres)
+    assert torch.allclose(t.sum(1), torch.ones(1, 1, 2)) and (t > 0).sum() == 10
+    nearest = ((centres[None] - ab[0, :, 0].T[:, None]) ** 2).sum(-1).argmin(1)
+    assert torch.equal(t[0, :, 0].argmax(0), nearest)
+
+    model = vggcolor(width=8)
+    model.centres.copy_(centres)
+    logits = torch.zeros(1, 266, 1, 1)
+    assert torch.allclose(model.decode(logits, 1.0).flatten(), centres.mean(0), atol=1e-5)   # T=1, uniform: the mean
+    logits[0, 100] = 3.0
+    sharp, soft = model.decode(logits, 0.1).flatten(), model.decode(logits, 1.0).flatten()
+    assert torch.allclose(sharp, centres[100], atol=1e-3)    # T -> 0: the mode
+    assert (soft - centres.mean(0)).norm() < (sharp - centres.mean(0)).norm()

