@@ -129,7 +129,7 @@ def colorize(inputs, model, render_size, stabilize, strength, **opts):
     """
     from . import recipes
 
-    weights.get(model or weights.default("colorize"))   # an unknown name fails before any work
+    weights.get(model or weights.default("colorize"), "colorize")   # a wrong name fails before any work
     recipe = dict(model=model, render_size=render_size, models_dir=opts["models_dir"],
                   stabilize=stabilize, strength=strength)
     run_films(inputs, lambda: recipes.colorize(**recipe), "colorized", opts)
@@ -167,9 +167,9 @@ def cartoonize(inputs, style, colorize, cartoon_model, colorizer, render_size, s
     """
     from . import recipes
 
-    for name in (colorizer, cartoon_model):
+    for name, task in ((colorizer, "colorize"), (cartoon_model, "cartoonize")):
         if name:
-            weights.get(name)
+            weights.get(name, task)
     recipe = dict(style=style, colorize=colorize, colorizer=colorizer, model=cartoon_model,
                   render_size=render_size, models_dir=opts["models_dir"], strength=strength)
     run_films(inputs, lambda: recipes.cartoonize(**recipe), "cartoon", opts)

@@ -129,6 +129,22 @@ for _name, _builder, _convert, _file, _paper in (
     ))
 
 
+# DeOldify's generators (`oldfilm models pull deoldify-video`, or `oldfilm models import NAME FILE`).
+from .nets.deoldify import VARIANTS as _DEOLDIFY, convert_deoldify, deoldify  # noqa: E402
+
+for _variant, (_, _depth, _, _file, _factor) in _DEOLDIFY.items():
+    register(ModelEntry(
+        name=f"deoldify-{_variant}", task="colorize", builder=deoldify, file=f"deoldify-{_variant}.safetensors",
+        license="MIT (code and weights, as the DeOldify README states)",
+        source=f"https://github.com/jantic/DeOldify ({_file}, its README's completed generator weights, "
+        f"ResNet-{_depth} DynamicUnet by Jason Antic; install with `oldfilm models import deoldify-{_variant} {_file}`)",
+        config={"variant": _variant}, convert=partial(convert_deoldify, variant=_variant),
+        defaults={"render_size": _factor * 16},   # DeOldify's default render_factor x 16 (visualize.py)
+        url={"stable": f"https://www.dropbox.com/s/axsd2g85uyixaho/{_file}?dl=1"}.get(
+            _variant, f"https://data.deepai.org/deoldify/{_file}"),
+    ))
+
+
 def package_models_dir() -> Path:
     """The read-only models shipped with oldfilm (wheel: oldfilm/models; checkout: ./models)."""
     here = Path(__file__).resolve().parent
@@ -146,12 +162,14 @@ def models_dirs(models_dir: str | Path | None = None) -> list[Path]:
     return [Path(user), package_models_dir()]
 
 
-def get(name: str) -> ModelEntry:
-    try:
-        return REGISTRY[name]
-    except KeyError:
-        known = ", ".join(sorted(REGISTRY))
-        raise BadInput(f"unknown model {name!r}: choose one of {known} (see `oldfilm models`)") from None
+def get(name: str, task: str | None = None) -> ModelEntry:
+    """The entry of model ``name``; with ``task``, it must be a model for that task."""
+    entry = REGISTRY.get(name)
+    if entry is None or (task and entry.task != task):
+        known = ", ".join(n for n, e in REGISTRY.items() if not task or e.task == task)
+        what = f"unknown model {name!r}" if entry is None else f"{name} is a {entry.task} model"
+        raise BadInput(f"{what}: choose one of {known} (see `oldfilm models`)")
+    return entry
 
 
 def default(task: str) -> str:
@@ -182,7 +200,8 @@ def load(name: str, *, models_dir: str | Path | None = None,
     path = find(name, models_dir)
     if path is None:
         where = ", ".join(str(d) for d in models_dirs(models_dir))
-        raise WeightsError(f"model {name} is not installed (looked for {entry.file} in {where})")
+        how = (f"oldfilm models pull {name}" if entry.url else f"oldfilm models import {name} FILE")
+        raise WeightsError(f"model {name} is not installed (looked for {entry.file} in {where}); install it with `{how}`")
     try:
         state = load_file(str(path), device="cpu")
         with safe_open(str(path), framework="pt") as f:

@@ -137,3 +137,15 @@ def test_offline_pull_says_what_to_do(tmp_path, monkeypatch):
                         dataclasses.replace(entry, url="http://127.0.0.1:9/none.pth"))
     r = run("models", "pull", "cartoongan-hayao", "--models-dir", tmp_path, "-q")
     assert r.exit_code == 1 and "oldfilm models import" in r.output
+
+
+def test_a_model_of_another_task_or_not_installed_is_one_clear_line(tmp_path):
+    from oldfilm.errors import BadInput, WeightsError
+
+    with pytest.raises(BadInput, match="raft-small is a flow model: choose one of colornet-v1"):
+        weights.get("raft-small", "colorize")
+    r = run("colorize", "nothing.mp4", "--model", "cartoongan-hayao")
+    assert r.exit_code == 2 and "cartoongan-hayao is a cartoonize model" in r.output
+    assert len(r.output.strip().splitlines()) == 1
+    with pytest.raises(WeightsError, match="install it with `oldfilm models pull zhang-eccv16`"):
+        weights.load("zhang-eccv16", models_dir=tmp_path)

@@ -190,7 +190,7 @@ def check_public_state(obj: dict[str, torch.Tensor], expected: dict[str, torch.T
     :class:`WeightsError` naming the first bad key."""
     for key, ref in expected.items():
         if key not in obj and key.endswith("num_batches_tracked"):   # files saved before torch 0.4.1
-            obj[key] = torch.zeros_like(ref)
+            obj[key] = torch.zeros(ref.shape, dtype=ref.dtype)   # ref may be a meta tensor
         if key not in obj:
             raise WeightsError(f"{path}: missing key {key} (not a {what} generator file?)")
         if tuple(obj[key].shape) != tuple(ref.shape):

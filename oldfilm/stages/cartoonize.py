@@ -69,9 +69,7 @@ class Cartoonize(Stage):
         self.style_name, self.style = style, STYLES[style]
         self.model_name, self.net = model, None
         if model is not None:
-            self.entry = weights.get(model)
-            if self.entry.task != "cartoonize":
-                raise BadInput(f"{model} is a {self.entry.task} model, not a cartoon generator (see `oldfilm models`)")
+            self.entry = weights.get(model, "cartoonize")
             self.net = weights.load(model, models_dir=models_dir)
         self.reset()
 

@@ -29,7 +29,7 @@ class Colorize(Stage):
         self.only_gray = only_gray   # pass shots that already have colour through unchanged
         self._gray_shot: bool | None = None
         self.model_name = model or weights.default("colorize")
-        entry = weights.get(self.model_name)
+        entry = weights.get(self.model_name, "colorize")
         self.render_size = render_size or entry.defaults.get("render_size", 256)
         self.net = net if net is not None else weights.load(self.model_name, models_dir=models_dir)
 

@@ -65,9 +65,8 @@ class Stabilize(Stage):
         self.flow_name, self.models_dir = flow, models_dir
         if flow in ("auto", "dis"):
             self.flow = DISFlow(preset)
-        elif weights.get(flow).task != "flow":
-            raise BadInput(f"{flow} is not an optical flow model: use auto, dis, raft-small or raft-large")
         else:
+            weights.get(flow, "flow")
             self.flow = ModelFlow(weights.load(flow, models_dir=models_dir))
         self.reset()
 
