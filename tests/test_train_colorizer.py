@@ -129,3 +129,11 @@ def test_colour_classes_soft_targets_and_annealed_mean():
     sharp, soft = model.decode(logits, 0.1).flatten(), model.decode(logits, 1.0).flatten()
     assert torch.allclose(sharp, centres[100], atol=1e-3)    # T -> 0: the mode
     assert (soft - centres.mean(0)).norm() < (sharp - centres.mean(0)).norm()
+
+
+def test_regression_variant_predicts_ab_directly():
+    reg = vggcolor(width=8, bins=0).eval()
+    assert reg.head.out_channels == 2 and len(reg.centres) == 0
+    with torch.no_grad():
+        ab = reg(torch.full((1, 1, 32, 48), 50.0))
+    assert ab.shape == (1, 2, 32, 48) and ab.abs().max() <= 110

@@ -12,6 +12,9 @@ Design (chosen by measurement, see models/vggcolor-v1.md):
   only those an sRGB colour falls in); trained with soft-encoded cross-entropy;
 - decoding: the annealed mean ``softmax(logits / T) · centres`` (T = 1: the mean, low error;
   T -> 0: the mode, vivid), upsampled bilinearly to the input size.
+
+``bins=0`` makes the regression variant (the design it was measured against): the head predicts
+a*b* directly, ``110 · tanh``, trained with smooth-L1 like ColorNet.
 """
 from __future__ import annotations
 
@@ -53,7 +56,7 @@ class VGGColor(nn.Module):
         self.lat3 = nn.Conv2d(256, w, 1)
         self.up3 = nn.Conv2d(2 * w, w, 1)
         self.dec3 = nn.Sequential(_block(w, w), _block(w, w))
-        self.head = nn.Conv2d(w, bins, 1)
+        self.head = nn.Conv2d(w, bins or 2, 1)
         self.register_buffer("centres", torch.zeros(bins, 2))   # filled from the weight file
         self.to(memory_format=torch.channels_last)   # ~1.4x faster convolutions on CPUs (oneDNN)
 
@@ -81,7 +84,9 @@ class VGGColor(nn.Module):
         return self.head(x)
 
     def decode(self, logits: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
-        """Annealed mean a*b* (B, 2, h, w) of the logits."""
+        """Annealed mean a*b* (B, 2, h, w) of the logits (the regression variant: 110 tanh)."""
+        if not len(self.centres):
+            return torch.tanh(logits.float()) * 110.0
         p = torch.softmax(logits.float() / (temperature or self.temperature), 1)
         return torch.einsum("bqhw,qc->bchw", p, self.centres.float())
 

@@ -347,12 +347,12 @@ def _collect(roots: tuple[Path, ...]) -> list[tuple[Path, str]]:
     return files
 
 
-def build_model(arch: str, width: int, vgg: Path | None, temperature: float) -> torch.nn.Module:
+def build_model(arch: str, width: int, vgg: Path | None, temperature: float, head: str = "classes") -> torch.nn.Module:
     if arch == "colornet":
         return colornet(width=width, ab_scale=DEFAULTS["ab_scale"])
     if vgg is None:
         raise click.UsageError("--arch vggcolor needs --vgg (the VGG16 trunk from `oldfilm train convert-hed`)")
-    centres = gamut_bins()
+    centres = gamut_bins() if head == "classes" else torch.zeros(0, 2)
     model = vggcolor(width=width, bins=len(centres), temperature=temperature)
     model.trunk.load_state_dict(load_vgg(vgg).state_dict())
     model.centres.copy_(centres)
@@ -360,14 +360,14 @@ def build_model(arch: str, width: int, vgg: Path | None, temperature: float) -> 
 
 
 def training_loss(model: torch.nn.Module, L: torch.Tensor, ab: torch.Tensor, bin_w: torch.Tensor) -> torch.Tensor:
-    if hasattr(model, "logits"):   # a colour-class head (vggcolor)
+    if len(getattr(model, "centres", ())):   # a colour-class head (vggcolor)
         return class_loss(model.logits(L), ab, model.centres, bin_w)
     return rebalanced_loss(model(L).float(), ab, bin_w)
 
 
 def temperature_table(model: torch.nn.Module, items: list[Item], render_size: int) -> dict[float, dict]:
     """Validation metrics for a range of annealed-mean temperatures (class heads only)."""
-    if not hasattr(model, "temperature"):
+    if not len(getattr(model, "centres", ())):
         return {}
     keep, rows = model.temperature, {}
     for t in (1.0, 0.8, 0.6, 0.5, 0.4, 0.3):
@@ -384,6 +384,8 @@ def temperature_table(model: torch.nn.Module, items: list[Item], render_size: in
               help="Output weights, e.g. models/NAME.safetensors.")
 @click.option("--arch", type=click.Choice(["vggcolor", "colornet"]), default=DEFAULTS["arch"], show_default=True,
               help="vggcolor: frozen VGG16-HED trunk + colour-class decoder; colornet: small U-Net from scratch.")
+@click.option("--head", type=click.Choice(["classes", "regression"]), default="classes", show_default=True,
+              help="vggcolor's output: a distribution over colour classes (annealed mean) or a*b* directly.")
 @click.option("--vgg", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="VGG16 trunk from `oldfilm train convert-hed` (needed by --arch vggcolor).")
 @click.option("--val", "val_dirs", type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -421,7 +423,7 @@ def temperature_table(model: torch.nn.Module, items: list[Item], render_size: in
               help="Give each top-level folder of --data an equal share of the training crops.")
 @click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True)
 @click.option("--threads", type=click.IntRange(1), default=DEFAULTS["threads"], show_default=True)
-def colorizer(data, out, arch, vgg, val_dirs, steps, minutes, batch_size, crop, lr, width, max_side, min_scale,
+def colorizer(data, out, arch, head, vgg, val_dirs, steps, minutes, batch_size, crop, lr, width, max_side, min_scale,
               video_fps, val_fraction, rebalance, render_size, temperature, precision, checkpoint_dir,
               checkpoint_minutes, balance_folders, seed, threads):
     """Train a colorizer (L* -> a*b*) on colour images and videos.
@@ -440,7 +442,7 @@ def colorizer(data, out, arch, vgg, val_dirs, steps, minutes, batch_size, crop, 
     width = width or (128 if arch == "vggcolor" else 16)
     bf16 = precision == "bf16" or (precision == "auto" and cpu_bf16_supported())
     ckdir = checkpoint_dir or Path.home() / ".cache" / "oldfilm" / "train" / "colorizer" / out.stem
-    config = dict(arch=arch, width=width, ab_scale=DEFAULTS["ab_scale"], crop=crop, batch_size=batch_size,
+    config = dict(arch=arch, head=head, width=width, ab_scale=DEFAULTS["ab_scale"], crop=crop, batch_size=batch_size,
                   steps=steps, lr=lr, seed=seed, rebalance=rebalance, max_side=max_side, min_scale=min_scale,
                   video_fps=video_fps, val_fraction=val_fraction, render_size=render_size,
                   balance_folders=balance_folders, bf16=bf16)
@@ -462,13 +464,13 @@ def colorizer(data, out, arch, vgg, val_dirs, steps, minutes, batch_size, crop, 
     bin_w = rebalance_weights(items, sample_w, rebalance)
 
     torch.manual_seed(seed)
-    model = build_model(arch, width, vgg, temperature)
+    model = build_model(arch, width, vgg, temperature, head)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     step, train_seconds = 0, 0.0
     ckpts = _checkpoints(ckdir)
     if ckpts:
         state = torch.load(ckpts[-1], map_location="cpu", weights_only=True)
-        if (state["config"].get("arch", "colornet"), state["config"]["width"]) != (arch, width):
+        if (state["config"].get("arch", "colornet"), state["config"].get("head", "classes"), state["config"]["width"]) != (arch, head, width):
             raise click.UsageError(f"checkpoint {ckpts[-1]} is another model ({state['config'].get('arch')}, "
                                    f"width {state['config']['width']}); use another --checkpoint-dir or delete it")
         model.load_state_dict(state["model"])
@@ -526,7 +528,7 @@ def colorizer(data, out, arch, vgg, val_dirs, steps, minutes, batch_size, crop, 
         click.echo(format_metrics(f"val split at temperature {t:g}", m))
     metrics = {"val_split": evaluate(model, val_items, render_size),
                "val_dir": evaluate(model, extra_val, render_size)}
-    loss_name = "soft-encoded cross-entropy" if arch == "vggcolor" else "smooth-L1"
+    loss_name = "soft-encoded cross-entropy" if len(getattr(model, "centres", ())) else "smooth-L1"
     meta = {"arch": arch, "width": width, "render_size": render_size,
             "training_steps": step, "training_seconds": round(train_seconds), "crop": crop,
             "batch_size": batch_size, "seed": seed,
