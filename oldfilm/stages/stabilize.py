@@ -51,7 +51,7 @@ class Stabilize(Stage):
     name = "stabilize"
 
     def __init__(self, *, mode: str = "auto", strength: float = 0.9, work_size: int = 320,
-                 sigma: float = 0.08, preset: str = "fast", eps: float = 0.05, method: str = "flow",
+                 sigma: float = 0.08, preset: str = "medium", eps: float = 0.05, method: str = "flow",
                  model: str = "lai-eccv18", models_dir: str | None = None, keep_saturation: bool = True,
                  flow: str = "auto"):
         if mode not in ("chroma", "rgb", "auto"):
