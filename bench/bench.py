@@ -34,7 +34,7 @@ def make_clip(path: Path, size: str, seconds: float) -> None:
                     "-c:v", "libx264", "-crf", "18", "-c:a", "aac", "-shortest", str(path)], check=True)
 
 
-def child(kind: str, src: str, dst: str, batch: int, precision: str) -> None:
+def child(kind: str, src: str, dst: str, batch: int, precision: str, model: str | None) -> None:
     """One measurement, in its own process: prints JSON with frames, seconds, peak RSS."""
     from oldfilm import Pipeline
     from oldfilm.stages import Identity
@@ -54,7 +54,7 @@ def child(kind: str, src: str, dst: str, batch: int, precision: str) -> None:
             from oldfilm.stages.cartoonize import Cartoonize
             stages = [Cartoonize("shinkai")]
         else:
-            stages = recipes.colorize(stabilize=kind == "colorize+stabilize")
+            stages = recipes.colorize(model=model, stabilize=kind == "colorize+stabilize")
         pipe = Pipeline(stages, device="cpu", batch_size=batch, precision=precision, progress=False)
         frames = pipe.run(src, dst, overwrite=True, info=info).frames_out
     seconds = time.perf_counter() - started
@@ -64,10 +64,11 @@ def child(kind: str, src: str, dst: str, batch: int, precision: str) -> None:
                       "rss_mb": rss_self, "ffmpeg_rss_mb": rss_kids}))
 
 
-def measure(kind: str, src: Path, out_dir: Path, batch: int, precision: str) -> dict:
+def measure(kind: str, src: Path, out_dir: Path, batch: int, precision: str, model: str | None) -> dict:
     out = out_dir / f"{kind}-{src.stem}.mp4"
     res = subprocess.run([sys.executable, __file__, "--child", kind, str(src), str(out),
-                          "--batch-size", str(batch), "--precision", precision],
+                          "--batch-size", str(batch), "--precision", precision]
+                         + (["--model", model] if model else []),
                          capture_output=True, text=True, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
@@ -77,15 +78,18 @@ def main() -> None:
     ap.add_argument("--sizes", default="640x480,1920x1080")
     ap.add_argument("--seconds", type=float, default=8.0, help="length of the short clip (640x480; 1080p uses a third)")
     ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--precision", default="fp32")
+    ap.add_argument("--precision", default="auto", help="as oldfilm's --precision (auto: bf16 on CPUs with native bf16)")
+    ap.add_argument("--model", default=None, help="colorizer [default: the registry's default]")
+    ap.add_argument("--kinds", default="ffmpeg,identity,colorize,colorize+stabilize,stylizer",
+                    help="which runs, comma-separated")
     ap.add_argument("--skip-memory", action="store_true", help="skip the 10x-longer memory check")
     ap.add_argument("--child", nargs=3, metavar=("KIND", "SRC", "DST"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(*args.child, args.batch_size, args.precision)
+        child(*args.child, args.batch_size, args.precision, args.model)
         return
     print(f"# {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
-          f"torch {torch.__version__}, batch {args.batch_size}, {args.precision}\n")
+          f"torch {torch.__version__}, batch {args.batch_size}, {args.precision}, model {args.model or 'default'}\n")
     print("| size | run | frames | frames/s | vs ffmpeg | peak RSS (MB) |")
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
@@ -95,9 +99,9 @@ def main() -> None:
             clip = tmp / f"clip-{size}.mp4"
             make_clip(clip, size, seconds)
             base = None
-            for kind in ["ffmpeg", "identity", "colorize", "colorize+stabilize", "stylizer"]:
-                r = measure(kind, clip, tmp, args.batch_size, args.precision)
-                base = base or r["fps"]
+            for kind in args.kinds.split(","):
+                r = measure(kind, clip, tmp, args.batch_size, args.precision, args.model)
+                base = base or r["fps"]   # the first run (ffmpeg, by default) is the reference
                 print(f"| {size} | {kind} | {r['frames']} | {r['fps']:.1f} | {r['fps'] / base:.0%} | {r['rss_mb']:.0f} |",
                       flush=True)
         if not args.skip_memory:
@@ -107,8 +111,8 @@ def main() -> None:
             make_clip(short, "640x480", args.seconds)
             make_clip(long, "640x480", args.seconds * 10)
             for kind in ["identity", "colorize+stabilize"]:
-                a = measure(kind, short, tmp, args.batch_size, args.precision)
-                b = measure(kind, long, tmp, args.batch_size, args.precision)
+                a = measure(kind, short, tmp, args.batch_size, args.precision, args.model)
+                b = measure(kind, long, tmp, args.batch_size, args.precision, args.model)
                 print(f"| {kind} ({a['frames']} vs {b['frames']} frames) | {a['rss_mb']:.0f} | {b['rss_mb']:.0f} | "
                       f"{b['rss_mb'] / a['rss_mb']:.2f} |", flush=True)
 

@@ -72,6 +72,19 @@ def test_pickle_that_runs_code_is_refused(tmp_path, capsys):
     assert "this would have run code" not in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("name", [n for n, e in weights.REGISTRY.items() if e.convert])
+def test_every_converter_refuses_a_pickle_that_runs_code(tmp_path, capsys, name):
+    """Each public format's converter reads with weights_only=True: the payload never runs."""
+    from oldfilm.errors import WeightsError
+
+    path = tmp_path / "evil.pth"
+    torch.save({"model": {"conv.weight": torch.zeros(1)}, "payload": Evil()}, path)
+    with pytest.raises(WeightsError, match="refused, loading it would call print") as err:
+        weights.get(name).convert(path)
+    assert "\n" not in str(err.value)
+    assert "this would have run code" not in capsys.readouterr().out
+
+
 class Server:
     """Serves one file on 127.0.0.1 with HTTP Range; can drop the first connection half-way."""
 

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .cartoongan import load_public_state
+from .public import load_public_state
 
 
 class ConvNormLReLU(nn.Sequential):

@@ -31,15 +31,13 @@ the output is 4*ceil(H/4) x 4*ceil(W/4). The output's top-left H x W is aligned 
 """
 from __future__ import annotations
 
-import pickle
-import re
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import WeightsError
+from .public import load_public_state
 
 RES_BLOCKS = tuple(range(4, 12))      # conv04_* .. conv11_*
 PUBLIC_LONG_SIDE = 450
@@ -136,70 +134,6 @@ def public_resize_shape(h: int, w: int, long_side: int = PUBLIC_LONG_SIDE) -> tu
     if w > h:
         return int(long_side * h / w), long_side
     return long_side, int(long_side * w / h)
-
-
-# ----------------------------------------------------------------------------- weight files
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
-
-
-def load_public_state(path: str | Path, expected: dict[str, torch.Tensor], what: str, *,
-                      container_key: str | None = None) -> dict[str, torch.Tensor]:
-    """Read an untrusted PyTorch state-dict file and check it against ``expected`` (a reference
-    state dict): the same keys and shapes, or :class:`WeightsError` naming the first bad key.
-    See :func:`read_public_state` for what is read and :func:`check_public_state` for the check.
-    """
-    return check_public_state(read_public_state(path, what, container_key=container_key), expected, path, what)
-
-
-def read_public_state(path: str | Path, what: str, *, container_key: str | None = None) -> dict[str, torch.Tensor]:
-    """The state dict in an untrusted PyTorch file, unchecked.
-
-    Read with ``torch.load(..., weights_only=True)``: tensors and plain containers only, so a
-    pickle that would run code is refused. A bare state dict is what the public scripts save and
-    load; with ``container_key`` a dict holding the state dict under that key (e.g. fastai's
-    ``Learner.save``: ``{'model': ..., 'opt': ...}``) is accepted too, its other entries ignored.
-    A DataParallel ``module.`` prefix on every key is removed.
-    """
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
-        if found:
-            raise WeightsError(f"{path}: refused, loading it would call {found[1]} (only plain weight "
-                               f"files are read; get the file from its original source)") from None
-        detail = re.search(r"WeightsUnpickler error:\s*(.+)", str(e))
-        raise WeightsError(f"{path} is not a readable PyTorch weight file "
-                           f"({detail[1].strip() if detail else _first_line(e)})") from None
-    except (OSError, RuntimeError, EOFError, ValueError) as e:
-        raise WeightsError(f"{path} is not a readable PyTorch weight file: {_first_line(e)}") from None
-    if container_key is not None and isinstance(obj, dict) and isinstance(obj.get(container_key), dict):
-        obj = obj[container_key]
-    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise WeightsError(f"{path} holds no state dict of tensors (expected a {what} generator's state dict)")
-    if all(isinstance(k, str) and k.startswith("module.") for k in obj):
-        obj = {k.removeprefix("module."): v for k, v in obj.items()}
-    return obj
-
-
-def check_public_state(obj: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], path: str | Path,
-                       what: str) -> dict[str, torch.Tensor]:
-    """``obj`` with exactly ``expected``'s keys and shapes (in its order, values as float32), or
-    :class:`WeightsError` naming the first bad key."""
-    for key, ref in expected.items():
-        if key not in obj and key.endswith("num_batches_tracked"):   # files saved before torch 0.4.1
-            obj[key] = torch.zeros(ref.shape, dtype=ref.dtype)   # ref may be a meta tensor
-        if key not in obj:
-            raise WeightsError(f"{path}: missing key {key} (not a {what} generator file?)")
-        if tuple(obj[key].shape) != tuple(ref.shape):
-            raise WeightsError(f"{path}: {key} has shape {tuple(obj[key].shape)}, expected "
-                               f"{tuple(ref.shape)} for {what}")
-    extra = [k for k in obj if k not in expected]
-    if extra:
-        raise WeightsError(f"{path}: unexpected key {extra[0]} (not a {what} generator file?)")
-    return {k: obj[k].detach().float().contiguous() for k in expected}
 
 
 def convert_cartoongan(path: str | Path) -> dict[str, torch.Tensor]:

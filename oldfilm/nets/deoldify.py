@@ -50,7 +50,7 @@ from torch.nn.utils import spectral_norm
 
 from ..errors import WeightsError
 from ..ops.color import rgb_to_lab
-from .cartoongan import check_public_state, read_public_state
+from .public import check_public_state, read_public_state
 from .vggcolor import VGGColor
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.optical_flow import raft_large, raft_small
 
-from .cartoongan import load_public_state
+from .public import load_public_state
 
 
 class RAFTFlow(nn.Module):

@@ -30,7 +30,6 @@ checking they are still at their initial values.
 """
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import torch
@@ -128,11 +127,6 @@ def transformnet(*, nf: int = 32, blocks: int = 5) -> TransformNet:
 
 # ----------------------------------------------------------------------------- public weights
 
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
-
-
 def convert_lai(path: str | Path) -> dict[str, torch.Tensor]:
     """Read Lai et al.'s ``ECCV18_blind_consistency.pth`` (a user's download) into a state dict
     for :class:`TransformNet`, ready for safetensors.
@@ -144,17 +138,9 @@ def convert_lai(path: str | Path) -> dict[str, torch.Tensor]:
     the module docstring) once checked unused; a file whose norm layers were trained (norm="BN",
     applied in the public forward) is refused.
     """
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise WeightsError(f"{path}: refused, the file holds more than tensors "
-                           f"(only plain weight files are read): {_first_line(e)}") from None
-    except (OSError, RuntimeError, EOFError, ValueError) as e:
-        raise WeightsError(f"{path} is not a readable PyTorch weight file: {_first_line(e)}") from None
-    state = obj.get("model", obj) if isinstance(obj, dict) else None
-    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise WeightsError(f"{path} holds no state dict of tensors (expected {{'model': state_dict}} "
-                           f"as saved by Lai et al.'s train.py)")
+    from .public import read_public_state
+
+    state = read_public_state(path, "Lai et al. TransformNet", container_key="model")
     out: dict[str, torch.Tensor] = {}
     for key, value in state.items():
         key = key.removeprefix("module.")

@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .cartoongan import load_public_state
+from .public import load_public_state
 
 L_CENT, L_NORM, AB_NORM = 50.0, 100.0, 110.0   # public base_color.py
 ECCV16_BINS = 313
