@@ -70,10 +70,10 @@ def clips(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> Path:
-    """A models folder holding colornet-v1 with fixed random weights (fast, deterministic)."""
+    """A models folder holding the default colorizer with fixed random weights (deterministic)."""
     d = tmp_path_factory.mktemp("models")
     torch.manual_seed(0)
-    entry = weights.get("colornet-v1")
+    entry = weights.get(weights.default("colorize"))
     net = entry.builder(**entry.config)
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(d / entry.file))
     return d

@@ -43,6 +43,26 @@ def test_colorize_end_to_end(clips, tiny_models, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["film.colorized.mp4", "film.mp4"]
 
 
+def test_the_shipped_default_colorizer_on_the_sample_film(tmp_path):
+    """The real default model, end to end, on the first second of the bundled sample film."""
+    from pathlib import Path
+    from conftest import ff
+
+    sample = Path(__file__).resolve().parent.parent / "samples" / "bunny-bw.mp4"
+    src = tmp_path / "bunny.mkv"
+    ff("-i", str(sample), "-t", "1", "-map", "0", "-c", "copy", str(src))
+    r = oldfilm("colorize", src, "-q")
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "bunny.colorized.mkv"
+    assert probe(out).frames == probe(src).frames >= 24
+    assert audio_md5(out) == audio_md5(src)
+    assert psnr(decode(src, "gray"), decode(out, "gray")) >= 38   # the film's own luma
+    rgb = decode(out).astype(float)
+    rg, yb = rgb[..., 0] - rgb[..., 1], (rgb[..., 0] + rgb[..., 1]) / 2 - rgb[..., 2]
+    colourfulness = np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean())
+    assert colourfulness > 10        # clearly coloured (the gray input scores ~0)
+
+
 def test_existing_output_needs_overwrite(clips, tiny_models, tmp_path):
     out = tmp_path / "o.mkv"
     out.write_bytes(b"precious")
