@@ -50,7 +50,7 @@ def test_the_shipped_default_colorizer_on_the_sample_film(tmp_path):
 
     sample = Path(__file__).resolve().parent.parent / "samples" / "bunny-bw.mp4"
     src = tmp_path / "bunny.mkv"
-    ff("-i", str(sample), "-t", "1", "-map", "0", "-c", "copy", str(src))
+    ff("-i", str(sample), "-t", "1", "-map", "0", "-c:v", "libx264", "-crf", "12", "-c:a", "copy", str(src))
     r = oldfilm("colorize", src, "-q")
     assert r.exit_code == 0, r.output
     out = tmp_path / "bunny.colorized.mkv"
