@@ -130,7 +130,6 @@ class Pipeline:
             outs = nxt
         return outs
 
-    @torch.inference_mode()
     def process_batches(self, batches: Iterable[np.ndarray], cuts: Iterable[int] = (),
                         sources: Iterable[np.ndarray] | None = None) -> Iterator[np.ndarray]:
         """Stream uint8 ``(B, H, W, 3)`` batches through the stages; ``cuts`` are the frame
@@ -143,7 +142,9 @@ class Pipeline:
         detector = SceneDetector() if self.detect_scenes else None
         self.cuts = []
         index = 0
-        with self._autocast():
+        # the modes are entered once, in the body: as a decorator, inference_mode re-enters at
+        # every resumption of the generator, which made the network steps ~60% slower (torch 2.14)
+        with torch.inference_mode(), self._autocast():
             for batch in batches:
                 source = None
                 if sources is not None:
