@@ -111,8 +111,7 @@ class Stabilize(Stage):
             if self._prev_gray is None:
                 out = cur
             else:
-                bw = flow_tensor(self.flow(gray, self._prev_gray), rgb.device)   # t -> t-1
-                fw = flow_tensor(self.flow(self._prev_gray, gray), rgb.device)   # t-1 -> t
+                bw, fw = (flow_tensor(f, rgb.device) for f in self.flow.both(gray, self._prev_gray))  # t -> t-1, t-1 -> t
                 trust = non_occlusion(bw, fw)
                 g_now = torch.from_numpy(gray).to(rgb.device, torch.float32)[None, None] / 255
                 g_prev = torch.from_numpy(self._prev_gray).to(rgb.device, torch.float32)[None, None] / 255
