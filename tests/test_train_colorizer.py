@@ -93,17 +93,18 @@ def test_train_vggcolor_keeps_the_trunk_frozen(image_dir, tmp_path):
     result = _run(["colorizer", "--data", str(image_dir), "--out", str(out), "--vgg", str(tmp_path / "vgg.safetensors"),
                    "--checkpoint-dir", str(tmp_path / "ck"), "--batch-size", "2", "--crop", "32", "--width", "8",
                    "--max-side", "48", "--val-fraction", "0.3", "--render-size", "32", "--threads", "1",
-                   "--steps", "3", "--temperature", "0.45", "--precision", "fp32"])
-    assert "val split at temperature 0.4" in result.output
+                   "--steps", "3", "--temperature", "0.45", "--gain", "0.7", "--precision", "fp32"])
+    assert "val split at temperature 0.45, gain 0.6" in result.output
     sd = load_file(str(out))
     with safe_open(str(out), "pt") as f:
         meta = f.metadata()
     assert meta["arch"] == "vggcolor" and meta["width"] == "8" and meta["temperature"] == "0.45"
+    assert meta["gain"] == "0.7"
     assert meta["bins"] == "266" and "cross-entropy" in meta["loss"]
     for k, v in trunk.items():   # stored as float16, and not changed by training
         assert sd[f"trunk.{k}"].dtype == torch.float16 and torch.equal(sd[f"trunk.{k}"], v)
     assert torch.equal(sd["centres"], gamut_bins())
-    model = vggcolor(width=8, temperature=0.45)
+    model = vggcolor(width=8, temperature=0.45, gain=0.7)
     model.load_state_dict({k: v.float() for k, v in sd.items()}, strict=True)
     model.eval()
     with torch.no_grad():

@@ -11,7 +11,8 @@ Design (chosen by measurement, see models/vggcolor-v1.md):
 - head: a distribution over ``bins`` quantised a*b* colours (Zhang et al. 2016: 10-unit bins,
   only those an sRGB colour falls in); trained with soft-encoded cross-entropy;
 - decoding: the annealed mean ``softmax(logits / T) · centres`` (T = 1: the mean, low error;
-  T -> 0: the mode, vivid), upsampled bilinearly to the input size.
+  T -> 0: the mode, vivid), times a chroma ``gain`` (< 1: more cautious colour, lower error when
+  the hue is uncertain), upsampled bilinearly to the input size.
 
 ``bins=0`` makes the regression variant (the design it was measured against): the head predicts
 a*b* directly, ``110 · tanh``, trained with smooth-L1 like ColorNet.
@@ -43,11 +44,11 @@ def _block(cin: int, cout: int) -> nn.Sequential:
 
 
 class VGGColor(nn.Module):
-    def __init__(self, *, width: int = 128, bins: int = 266, temperature: float = 0.6):
+    def __init__(self, *, width: int = 128, bins: int = 266, temperature: float = 0.6, gain: float = 1.0):
         super().__init__()
         self.trunk = VGG16()
         self.trunk.requires_grad_(False)
-        self.temperature = temperature
+        self.temperature, self.gain = temperature, gain
         w = width
         self.lat5 = nn.Conv2d(512, 2 * w, 1)
         self.glob = nn.Linear(512, 2 * w)
@@ -91,9 +92,9 @@ class VGGColor(nn.Module):
         return torch.einsum("bqhw,qc->bchw", p, self.centres.float())
 
     def forward(self, L: torch.Tensor) -> torch.Tensor:
-        ab = self.decode(self.logits(L))
+        ab = self.decode(self.logits(L)) * self.gain
         return F.interpolate(ab, size=L.shape[-2:], mode="bilinear", align_corners=False)
 
 
-def vggcolor(*, width: int = 128, bins: int = 266, temperature: float = 0.6) -> VGGColor:
-    return VGGColor(width=width, bins=bins, temperature=temperature)
+def vggcolor(*, width: int = 128, bins: int = 266, temperature: float = 0.6, gain: float = 1.0) -> VGGColor:
+    return VGGColor(width=width, bins=bins, temperature=temperature, gain=gain)
