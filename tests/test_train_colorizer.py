@@ -123,7 +123,7 @@ def test_colour_classes_soft_targets_and_annealed_mean():
     assert torch.equal(t[0, :, 0].argmax(0), nearest)
 
     model = vggcolor(width=8)
-    model.centres.copy_(centres)
+    assert torch.equal(model.centres, centres)
     logits = torch.zeros(1, 266, 1, 1)
     assert torch.allclose(model.decode(logits, 1.0).flatten(), centres.mean(0), atol=1e-5)   # T=1, uniform: the mean
     logits[0, 100] = 3.0

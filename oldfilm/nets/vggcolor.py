@@ -58,7 +58,10 @@ class VGGColor(nn.Module):
         self.up3 = nn.Conv2d(2 * w, w, 1)
         self.dec3 = nn.Sequential(_block(w, w), _block(w, w))
         self.head = nn.Conv2d(w, bins or 2, 1)
-        self.register_buffer("centres", torch.zeros(bins, 2))   # filled from the weight file
+        centres = gamut_bins() if bins else torch.zeros(0, 2)
+        if len(centres) != bins:
+            raise ValueError(f"bins must be {len(centres)} (10-unit a*b* bins in the sRGB gamut) or 0 (regression)")
+        self.register_buffer("centres", centres)   # also stored in the weight file
         self.to(memory_format=torch.channels_last)   # ~1.4x faster convolutions on CPUs (oneDNN)
 
     def train(self, mode: bool = True) -> "VGGColor":

@@ -353,10 +353,8 @@ def build_model(arch: str, width: int, vgg: Path | None, temperature: float, hea
         return colornet(width=width, ab_scale=DEFAULTS["ab_scale"])
     if vgg is None:
         raise click.UsageError("--arch vggcolor needs --vgg (the VGG16 trunk from `oldfilm train convert-hed`)")
-    centres = gamut_bins() if head == "classes" else torch.zeros(0, 2)
-    model = vggcolor(width=width, bins=len(centres), temperature=temperature, gain=gain)
+    model = vggcolor(width=width, bins=len(gamut_bins()) if head == "classes" else 0, temperature=temperature, gain=gain)
     model.trunk.load_state_dict(load_vgg(vgg).state_dict())
-    model.centres.copy_(centres)
     return model
 
 
