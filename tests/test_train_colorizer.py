@@ -74,6 +74,10 @@ def test_train_colorizer_writes_loadable_weights_and_resumes(image_dir, tmp_path
         assert f.metadata()["training_steps"] == "5"
     assert sorted(p.name for p in ck.glob("ckpt-*.pt"))[-1] == "ckpt-0000005.pt"
 
+    # A checkpoint of another model is refused, not loaded into this one.
+    other = CliRunner().invoke(train, [a if a != "4" else "6" for a in common] + ["--steps", "6"])
+    assert other.exit_code == 2 and "was made with width=4" in other.output
+
 
 def test_validation_split_is_deterministic():
     names = [f"dir/img{i}.jpg" for i in range(2000)]

@@ -43,7 +43,7 @@ from oldfilm.nets.cartoon_disc import CartoonDiscriminator, cartoon_discriminato
 from oldfilm.nets.cartoongan import CartoonGAN, cartoongan, cartoongan_post, cartoongan_pre
 from oldfilm.nets.vgg16 import CONV_INDEX, VGG16
 from oldfilm.train import train
-from oldfilm.train.common import checkpoints as _checkpoints, load_vgg, save_checkpoint
+from oldfilm.train.common import load_vgg, resume, save_checkpoint
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 VIDEO_EXTS = {".mp4", ".mkv", ".avi", ".mov", ".m4v"}
@@ -302,16 +302,7 @@ def run(*, style: str, cartoons: Path, photos: Path, feats: torch.nn.Module, out
     opt_d = torch.optim.Adam(D.parameters(), lr=lr, betas=(DEFAULTS["beta1"], 0.999))
     config = dict(style=style, crop=crop, batch_size=batch_size, lr=lr, w_content=w_content, seed=seed,
                   d_width=DEFAULTS["d_width"])
-    step, train_seconds = 0, 0.0
-    ckpts = _checkpoints(ckdir)
-    if ckpts:
-        state = torch.load(ckpts[-1], map_location="cpu", weights_only=True)
-        G.load_state_dict(state["G"])
-        D.load_state_dict(state["D"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        step, train_seconds = state["step"], state["train_seconds"]
-        click.echo(f"resuming from {ckpts[-1]} (step {step})", err=True)
+    step, train_seconds = resume(ckdir, {"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d}, config)
 
     def snapshot() -> dict:
         return {"G": G.state_dict(), "D": D.state_dict(), "opt_g": opt_g.state_dict(),

@@ -42,7 +42,7 @@ from oldfilm.nets.colornet import colornet
 from oldfilm.nets.vggcolor import gamut_bins, vggcolor
 from oldfilm.ops.color import lab_to_rgb, rgb_to_lab
 from oldfilm.train import train
-from oldfilm.train.common import checkpoints as _checkpoints, load_vgg, save_checkpoint
+from oldfilm.train.common import load_vgg, resume, save_checkpoint
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png"}
 VIDEO_EXTS = {".mp4", ".mkv"}
@@ -471,17 +471,7 @@ def colorizer(data, out, arch, head, vgg, val_dirs, steps, minutes, batch_size, 
     torch.manual_seed(seed)
     model = build_model(arch, width, vgg, temperature, head, gain)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
-    step, train_seconds = 0, 0.0
-    ckpts = _checkpoints(ckdir)
-    if ckpts:
-        state = torch.load(ckpts[-1], map_location="cpu", weights_only=True)
-        if (state["config"].get("arch", "colornet"), state["config"].get("head", "classes"), state["config"]["width"]) != (arch, head, width):
-            raise click.UsageError(f"checkpoint {ckpts[-1]} is another model ({state['config'].get('arch')}, "
-                                   f"width {state['config']['width']}); use another --checkpoint-dir or delete it")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        step, train_seconds = state["step"], state["train_seconds"]
-        click.echo(f"resuming from {ckpts[-1]} (step {step})", err=True)
+    step, train_seconds = resume(ckdir, {"model": model, "opt": opt}, config, ("arch", "head", "width"))
 
     budget = minutes * 60 if minutes else None
     warmup = min(200, steps // 10)

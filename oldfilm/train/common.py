@@ -1,9 +1,10 @@
-"""What the training commands share: checkpoints (resume) and the frozen VGG16 trunk."""
+"""What the training commands share: checkpoints, resume and the frozen VGG16 trunk."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import click
 import torch
 
 from oldfilm.errors import WeightsError
@@ -25,6 +26,24 @@ def save_checkpoint(ckdir: Path, state: dict, keep: int = 2) -> Path:
     for old in checkpoints(ckdir)[:-keep]:
         old.unlink()
     return path
+
+
+def resume(ckdir: Path, parts: dict, config: dict, same: tuple[str, ...] = ()) -> tuple[int, float]:
+    """Restore ``parts`` (snapshot key -> module or optimizer) from the newest checkpoint in
+    ``ckdir`` and return its (step, train_seconds); (0, 0.0) when there is none. A checkpoint
+    whose config differs from ``config`` in a key of ``same`` is refused."""
+    ckpts = checkpoints(ckdir)
+    if not ckpts:
+        return 0, 0.0
+    state = torch.load(ckpts[-1], map_location="cpu", weights_only=True)
+    differ = ", ".join(f"{k}={state['config'].get(k)}" for k in same if state["config"].get(k) != config.get(k))
+    if differ:
+        raise click.UsageError(f"checkpoint {ckpts[-1]} was made with {differ}; use another --checkpoint-dir "
+                               f"or delete it")
+    for key, part in parts.items():
+        part.load_state_dict(state[key])
+    click.echo(f"resuming from {ckpts[-1]} (step {state['step']})", err=True)
+    return state["step"], state["train_seconds"]
 
 
 def load_vgg(path: Path) -> VGG16:

@@ -47,7 +47,7 @@ from oldfilm.nets.vgg16 import CAFFE_MEAN_BGR, LAYERS, VGG16, convert_hed
 from oldfilm.ops.color import rgb_to_ycbcr, ycbcr_to_rgb
 from oldfilm.ops.flow import DISFlow, flow_tensor, non_occlusion, to_gray_u8, warp
 from oldfilm.train import train
-from oldfilm.train.common import checkpoints as _checkpoints, load_vgg, save_checkpoint
+from oldfilm.train.common import load_vgg, resume, save_checkpoint
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png"}
 VIDEO_EXTS = {".mp4", ".mkv", ".avi", ".mov"}
@@ -447,17 +447,7 @@ def stabilizer(videos, stills, vgg, out, steps, minutes, crop, batch_size, seq_l
     torch.nn.init.zeros_(net.deconv3.conv2d.weight)     # start as the identity O_t = P_t
     torch.nn.init.zeros_(net.deconv3.conv2d.bias)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
-    step, train_seconds = 0, 0.0
-    ckpts = _checkpoints(ckdir)
-    if ckpts:
-        state = torch.load(ckpts[-1], map_location="cpu", weights_only=True)
-        if (state["config"]["nf"], state["config"]["blocks"]) != (nf, blocks):
-            raise click.UsageError(f"checkpoint {ckpts[-1]} is for nf={state['config']['nf']}, "
-                                   f"blocks={state['config']['blocks']}; use another --checkpoint-dir or delete it")
-        net.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        step, train_seconds = state["step"], state["train_seconds"]
-        click.echo(f"resuming from {ckpts[-1]} (step {step})", err=True)
+    step, train_seconds = resume(ckdir, {"model": net, "opt": opt}, config, ("nf", "blocks"))
 
     budget = minutes * 60 if minutes else None
 
