@@ -50,7 +50,7 @@ def fit_affine(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> torch.
 class Stabilize(Stage):
     name = "stabilize"
 
-    def __init__(self, *, mode: str = "auto", strength: float = 0.9, work_size: int = 320,
+    def __init__(self, *, mode: str = "auto", strength: float = 0.9, work_size: int = 256,
                  sigma: float = 0.08, preset: str = "medium", eps: float = 0.05, method: str = "flow",
                  model: str = "lai-eccv18", models_dir: str | None = None, keep_saturation: bool = True,
                  flow: str = "auto"):
