@@ -112,3 +112,16 @@ def test_registry_entries_and_hash_prefix():
         assert e.task == "flow" and e.config == {"size": size} and e.license == "BSD-3-Clause"
         assert e.url.startswith("https://download.pytorch.org/models/raft_") and len(e.sha256) == 8
         assert e.url.rsplit("-", 1)[1] == e.sha256 + ".pth"
+
+
+def test_dis_pair_is_the_two_directions_in_order():
+    """DISFlow.both computes a -> b and b -> a in parallel; each must equal its one-way call."""
+    from oldfilm.ops.flow import DISFlow
+
+    rng = np.random.default_rng(0)
+    a = (F.avg_pool2d(torch.from_numpy(rng.random((1, 1, 68, 84))), 5, 1)[0, 0].numpy() * 255).astype(np.uint8)
+    b = np.roll(a, (1, 3), (0, 1))
+    dis = DISFlow("medium")
+    ab, ba = dis.both(a, b)
+    assert np.array_equal(ab, dis(a, b)) and np.array_equal(ba, dis(b, a))
+    assert ab[20:40, 20:40, 0].mean() > 1 and ba[20:40, 20:40, 0].mean() < -1   # b is a moved right by 3
