@@ -106,6 +106,15 @@ def test_auto_flow_is_dis_on_the_cpu_even_when_raft_is_installed(tmp_path):
     assert not isinstance(stage.flow, ModelFlow) and "flow=dis" in stage.describe()
 
 
+def test_unknown_flow_is_one_clear_line():
+    from oldfilm.errors import BadInput
+
+    with pytest.raises(BadInput, match="unknown flow 'nope': use auto, dis, raft-small, raft-large"):
+        Stabilize(flow="nope")
+    with pytest.raises(BadInput, match="unknown flow 'zhang-eccv16'"):
+        Stabilize(flow="zhang-eccv16")
+
+
 def test_registry_entries_and_hash_prefix():
     for size in ("small", "large"):
         e = weights.get(f"raft-{size}")

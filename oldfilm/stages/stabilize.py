@@ -66,7 +66,9 @@ class Stabilize(Stage):
         if flow in ("auto", "dis"):
             self.flow = DISFlow(preset)
         else:
-            weights.get(flow, "flow")
+            flows = ["auto", "dis"] + [n for n, e in weights.REGISTRY.items() if e.task == "flow"]
+            if flow not in flows:
+                raise BadInput(f"unknown flow {flow!r}: use {', '.join(flows)}")
             self.flow = ModelFlow(weights.load(flow, models_dir=models_dir))
         self.reset()
 
