@@ -21,7 +21,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import recipes
+from . import commands
 from .errors import BadInput, FFmpegError, OldfilmError
 from .scenes import detect_scenes
 from .video import ffmpeg, probe
@@ -142,7 +142,7 @@ def run_task(task: Task) -> int:
     key = json.dumps([task.command, task.recipe, task.device, task.batch_size, task.precision], sort_keys=True)
     if key not in _PIPELINES:
         _PIPELINES.clear()
-        _PIPELINES[key] = Pipeline(recipes.build(task.command, task.recipe), device=task.device,
+        _PIPELINES[key] = Pipeline(commands.recipe(task.command, **task.recipe), device=task.device,
                                    batch_size=task.batch_size, precision=task.precision, progress=False)
     pipe = _PIPELINES[key]
     for stage in pipe.stages:

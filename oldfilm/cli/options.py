@@ -1,9 +1,11 @@
-"""Every command-line option, declared once with its default (one table), reused by commands."""
+"""The options several commands share, each declared once with its default (one table).
+
+A command's own options live in its module (``oldfilm/cli/<command>.py``)."""
 from __future__ import annotations
 
 import click
 
-from .video.writer import CONTAINERS
+from ..video.writer import CONTAINERS
 
 DEFAULTS = {
     "device": "auto",
@@ -57,7 +59,7 @@ model = click.option("--model", default=None, metavar="NAME",
                      help="Colorization model (see `oldfilm models`). Default: the registry's default.")
 
 
-def _apply(f, opts):
+def apply(f, opts):
     for opt in reversed(opts):
         f = opt(f)
     return f
@@ -65,31 +67,9 @@ def _apply(f, opts):
 
 def compute(f):
     """Where and how the models run, and how the film is encoded."""
-    return _apply(f, [device, batch_size, precision, crf, preset, models_dir, quiet])
+    return apply(f, [device, batch_size, precision, crf, preset, models_dir, quiet])
 
 
 def processing(f):
     """The options every film-processing command takes."""
-    return _apply(compute(f), [output, overwrite])
-
-
-def cartoonizing(f):
-    """The cartoonize command's own choices (also offered by batch)."""
-    from .stages.cartoonize import STYLES
-    style = click.option("--style", type=click.Choice(sorted(STYLES)), default="shinkai", show_default=True,
-                         help="The artist's look (see --list-styles).")
-    colorize = click.option(
-        "--colorize", "colorize", type=click.Choice(["auto", "yes", "no"]), default="auto", show_default=True,
-        help="Colorize first: auto does it for black-and-white shots only; no for a colour film.")
-    cartoon_model = click.option(
-        "--cartoon-model", default=None, metavar="NAME",
-        help="A public cartoon generator instead of the built-in stylizer (CartoonGAN, AnimeGANv2; "
-             "see `oldfilm models`).")
-    colorizer = click.option("--colorizer", default=None, metavar="NAME",
-                             help="Colorization model for black-and-white shots (see `oldfilm models`).")
-    return _apply(f, [style, colorize, cartoon_model, colorizer, render_size, strength])
-
-
-def colorizing(f):
-    """The colorize command's own choices (also offered by batch)."""
-    return _apply(f, [model, render_size, stabilize, strength])
+    return apply(compute(f), [output, overwrite])

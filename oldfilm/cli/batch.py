@@ -1,0 +1,90 @@
+"""oldfilm batch: every film of a folder through a film command, in chunks, resumable."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from . import options
+from .. import commands
+from ..errors import BadInput
+
+
+def _recipe_options(f):
+    """Every batchable command's recipe options, each once (a command takes those it knows)."""
+    seen: list = []
+    for c in commands.film_commands(batch=True):
+        seen += [o for o in c.module.OPTIONS if all(o is not s for s in seen)]
+    return options.apply(f, seen)
+
+
+@click.command("batch")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder; the input tree is mirrored there. Default: FOLDER.colorized beside FOLDER "
+                   "(FOLDER.<suffix> of the command).")
+@click.option("-r", "--recursive", is_flag=True, help="Also take films in sub-folders.")
+@click.option("--command", "command_name", type=click.Choice([c.name for c in commands.film_commands(batch=True)]),
+              default="colorize", show_default=True, help="What to do to each film (its options below apply).")
+@click.option("--force", is_flag=True, help="Redo films whose output already exists.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Chunks processed at once on this machine, each in its own process.")
+@click.option("--ray", "ray_address", default=None, metavar="ADDRESS",
+              help="Run the chunks as tasks on a Ray cluster (ADDRESS, 'auto', or 'local' for one here). "
+                   "Needs pip install 'oldfilm[ray]'.")
+@click.option("--chunk-seconds", type=click.FloatRange(0.1), default=300, show_default=True,
+              help="Long films are cut into chunks of about this length, at scene cuts; finished "
+                   "chunks survive a crash.")
+@_recipe_options
+@options.compute
+def command(folder, out_dir, recursive, command_name, force, workers, ray_address, chunk_seconds, **opts):
+    """Process every film in a folder; resumable after a crash or a reboot.
+
+    Films are found by content, not by extension. Each long film is cut at scene boundaries into
+    chunks that are processed (in parallel with --workers or --ray) and kept in a work folder beside
+    its output until the film is joined and its sound muxed in. Run the same command again after
+    an interruption: finished films are skipped and finished chunks are not redone. A film that
+    fails is reported and the others go on; the exit code is 1 if any failed.
+
+    \b
+    Examples:
+      oldfilm batch films/                      # -> films.colorized/
+      oldfilm batch films/ -o restored/ --recursive --workers 2
+      oldfilm batch films/ --ray auto --device cuda
+      oldfilm batch films/ --command cartoonize --style hayao
+    """
+    from tqdm import tqdm
+
+    from .. import batch as runner
+
+    entry = commands.get(command_name)
+    recipe = commands.recipe_options(command_name, opts)
+    entry.module.recipe(**recipe)   # built once here: a wrong option or a missing model fails before any work
+    folder = folder.resolve()
+    out_dir = (out_dir or folder.with_name(f"{folder.name}.{entry.suffix}")).resolve()
+    films = runner.find_films(folder, out_dir, entry.suffix, recursive)
+    if not films:
+        raise BadInput(f"no films found in {folder}" + ("" if recursive else " (add --recursive for sub-folders)"))
+    executor = runner.RayExecutor(ray_address) if ray_address else runner.LocalExecutor(workers)
+    total = sum(f.frames for f in films if f.status != "failed")
+    bar = tqdm(total=total, unit="frame", disable=opts["quiet"], desc="all films", dynamic_ncols=True)
+    runner.run_batch(
+        films, command_name, recipe, device=opts["device"], batch_size=opts["batch_size"],
+        precision=opts["precision"], crf=opts["crf"], preset=opts["preset"], force=force,
+        chunk_seconds=chunk_seconds, executor=executor,
+        on_chunk=lambda film, chunk: (bar.update(chunk.count), bar.set_postfix_str(film.input.name[:30])),
+        on_film=lambda film: None)
+    for film in films:
+        if film.status == "skipped":
+            bar.update(film.frames)
+    bar.close()
+    width = max(len(str(f.input.relative_to(folder))) for f in films)
+    click.echo(f"\n{'film':{width}}  {'result':8} {'frames':>7} {'after s':>8}  output / reason")
+    for f in films:
+        where = f.error if f.status == "failed" else str(f.output)
+        secs = f"{f.seconds:8.1f}" if f.status == "done" else " " * 8
+        click.echo(f"{str(f.input.relative_to(folder)):{width}}  {f.status:8} {f.frames:7} {secs}  {where}")
+    failed = sum(f.status == "failed" for f in films)
+    if failed:
+        click.echo(f"oldfilm: {failed} of {len(films)} films failed", err=True)
+        raise SystemExit(1)

@@ -1,0 +1,37 @@
+"""oldfilm colorize: predict colour, keep the film's own luma, remove colour flicker."""
+from __future__ import annotations
+
+from . import options
+from .common import film_command
+
+OPTIONS = [options.model, options.render_size, options.stabilize, options.strength]
+
+
+def recipe(*, model: str | None = None, render_size: int | None = None, models_dir: str | None = None,
+           stabilize: bool = True, strength: float = 0.9):
+    from ..stages.colorize import Colorize
+    from ..stages.stabilize import Stabilize
+
+    chain = [Colorize(model, render_size=render_size, models_dir=models_dir)]
+    return chain + ([Stabilize(mode="chroma", strength=strength)] if stabilize else [])
+
+
+@film_command("colorize", OPTIONS, recipe)
+def command(*, model=None, **_):
+    """Colorize black-and-white films; sound, subtitles and chapters are copied unchanged.
+
+    The model predicts colour at a small size and the film's own full-resolution luma is kept,
+    so detail and grain are untouched; the stabilizer then removes colour flicker along the
+    film's motion. Output goes to a hidden partial file that is renamed only when complete.
+
+    \b
+    Examples:
+      oldfilm colorize movie.mp4
+      oldfilm colorize movie.mkv -o restored.mp4 --crf 16
+      oldfilm colorize reel1.mp4 reel2.mp4 -o out/ --device cuda --batch-size 32
+      oldfilm colorize movie.mp4 --no-stabilize     # per-frame colour, to compare
+      oldfilm colorize -- -leading-dash.mp4
+    """
+    from .. import weights
+
+    weights.get(model or weights.default("colorize"), "colorize")

@@ -1,0 +1,78 @@
+"""What the film commands share: where outputs go, and running a recipe over films."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from . import options
+from .. import commands
+from ..errors import BadInput
+from ..video.writer import CONTAINERS
+
+
+def output_for(input: Path, output: str | None, suffix: str, many: bool) -> Path:
+    """Where INPUT's result goes: ``-o`` file or folder, else ``NAME.<suffix>.EXT`` beside it."""
+    ext = input.suffix if input.suffix.lower() in CONTAINERS else ".mkv"
+    name = f"{input.stem}.{suffix}{ext}"
+    if output is None:
+        return input.with_name(name)
+    out = Path(output)
+    if out.is_dir():
+        return out / name
+    if many:
+        raise BadInput(f"-o {output} must be an existing folder when several films are given")
+    if out.suffix.lower() not in CONTAINERS:
+        raise BadInput(f"-o {output}: oldfilm writes {', '.join(sorted(CONTAINERS))} files: "
+                       "give a name with one of these extensions, or an existing folder")
+    return out
+
+
+def run_films(inputs: tuple[str, ...], stages_factory, suffix: str, opts: dict, source: str | None = None) -> None:
+    """Process each film with one pipeline of the given stages (the shared path of commands)."""
+    from ..pipeline import Pipeline
+    from ..video import probe
+
+    films = [Path(i) for i in inputs]
+    plans = []
+    for film in films:
+        info = probe(film)
+        out = output_for(film, opts["output"], suffix, many=len(films) > 1)
+        if out.exists() and not opts["overwrite"]:
+            raise BadInput(f"{out} exists: pass --overwrite to replace it, or choose another -o")
+        plans.append((film, info, out))
+    pipe = Pipeline(stages_factory(), device=opts["device"], batch_size=opts["batch_size"],
+                    precision=opts["precision"], progress=not opts["quiet"])
+    if not opts["quiet"]:
+        click.echo(f"oldfilm: {pipe.describe()}", err=True)
+    for film, info, out in plans:
+        for stage in pipe.stages:
+            stage.reset()
+        result = pipe.run(film, out, crf=opts["crf"], preset=opts["preset"], overwrite=opts["overwrite"],
+                          info=info, source=source)
+        if abs(result.frames_out - info.frames) > 1:
+            click.echo(f"oldfilm: warning: {film.name}: its index lists {info.frames} frames but "
+                       f"{result.frames_out} could be decoded (a damaged file?)", err=True)
+        if not opts["quiet"]:
+            click.echo(f"wrote {out} ({result.frames_out} frames, {len(pipe.cuts) + 1} shots, "
+                       f"{result.seconds:.1f} s, {result.fps:.1f} frames/s)", err=True)
+
+
+def film_command(name: str, recipe_options: list, recipe, extra: tuple = ()):
+    """The click command of film command ``name``: INPUT... arguments, its ``recipe_options``
+    (and ``extra`` options of the command alone), the processing options; it runs ``recipe``
+    over each film. The decorated function holds the help text and checks the recipe options
+    before any work (a wrong model name fails at once)."""
+    suffix = commands.get(name).suffix
+
+    def decorate(check):
+        def run(inputs, **opts):
+            chosen = commands.recipe_options(name, opts)
+            check(**chosen)
+            run_films(inputs, lambda: recipe(**chosen), suffix, opts)
+
+        run.__doc__ = check.__doc__
+        run = options.processing(options.apply(run, list(recipe_options) + list(extra)))
+        return click.command(name)(click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")(run))
+
+    return decorate
