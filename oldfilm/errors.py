@@ -19,3 +19,7 @@ class FFmpegError(OldfilmError):
 
 class WeightsError(OldfilmError):
     """A model's weights are missing, malformed or do not fit their architecture."""
+
+
+class DiskFull(OldfilmError):
+    """The disk filled up while writing; nothing unfinished was kept, a rerun resumes."""

@@ -194,13 +194,15 @@ class Pipeline:
             raise BadInput(f"{Path(source).name} runs at {float(src_info.fps):.3f} fps but {input.name} at "
                            f"{float(info.fps):.3f}: give the film that {input.name} was made from")
         sound_from = input if info.audio or src_info is None else Path(source)
-        sound_start = info.start if sound_from == input else src_info.start
+        timing = info if sound_from == input else src_info   # the video starts where the sound's film has it
+        sound_start = timing.start
         started = time.perf_counter()
         total = min(count, info.frames - start) if count is not None else info.frames - start
         bar = tqdm(total=total, unit="frame", disable=not self.progress, dynamic_ncols=True,
                    desc=input.name[:30], smoothing=0.1)
         writer = FrameWriter(output, info.width, info.height, info.fps, source=sound_from if sound else None,
-                             source_start=sound_start if sound else 0.0, crf=crf, preset=preset, sar=info.sar)
+                             source_start=sound_start if sound else 0.0, crf=crf, preset=preset, sar=info.sar,
+                             timestamps=info.pts[start + discard:start + total] if info.vfr else None, time_base=info.time_base)
         with contextlib.ExitStack() as stack:
             stack.enter_context(writer)
             reader = stack.enter_context(FrameReader(info, self.batch_size, start=start, count=count))

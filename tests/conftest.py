@@ -4,6 +4,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import imageio_ffmpeg
 import numpy as np
 import pytest
 import torch
@@ -14,7 +15,9 @@ from oldfilm.video.ffmpeg import ffmpeg_exe
 
 
 def ff(*args: str) -> None:
-    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args], check=True)
+    """Make a test clip with the bundled ffmpeg (whatever ffmpeg oldfilm itself is run with:
+    OLDFILM_FFMPEG=/usr/bin/ffmpeg runs the tests against a system ffmpeg)."""
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args], check=True)
 
 
 def gray_source(size: str, rate: str, seconds: float) -> list[str]:

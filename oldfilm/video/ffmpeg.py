@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import subprocess
 
@@ -22,19 +23,36 @@ def ffmpeg_exe() -> str:
         raise OldfilmError("no ffmpeg found: install oldfilm with pip (it brings one) or put ffmpeg on PATH") from e
 
 
-def base_args() -> list[str]:
-    return [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y"]
+def base_args(loglevel: str = "error") -> list[str]:
+    """ffmpeg and the options of every run: errors only on stderr (so the line that says why is
+    not lost among the progress lines), never a question on stdin, outputs replaced."""
+    return [ffmpeg_exe(), "-hide_banner", "-loglevel", loglevel, "-nostdin", "-y"]
 
 
-def run(args: list[str]) -> subprocess.CompletedProcess:
+def run(args: list[str], loglevel: str = "error") -> subprocess.CompletedProcess:
     """Run ffmpeg to completion, capturing its output (bytes)."""
-    return subprocess.run(base_args() + args, stdin=subprocess.DEVNULL, capture_output=True)
+    return subprocess.run(base_args(loglevel) + args, stdin=subprocess.DEVNULL, capture_output=True)
 
 
-def last_error(stderr: bytes, lines: int = 1) -> str:
-    """The last meaningful line(s) of ffmpeg's stderr, for an error message."""
-    text = [l.strip() for l in stderr.decode("utf-8", "replace").splitlines() if l.strip()]
-    return " / ".join(text[-lines:]) if text else "no message"
+# lines that say only that something failed, not why
+_GENERIC = re.compile(r"conversion failed|error (opening|initializing|while|closing)|could not write header|"
+                      r"nothing was written|terminating|exiting normally|error writing trailer$|"
+                      r"task finished with error|error sending frames", re.I)
+_CONTEXT = re.compile(r"^\[[^\]]* @ (0x)?[0-9a-f]+\]\s*")   # "[mp4 @ 0x55d...] "
+
+
+def last_error(stderr: bytes) -> str:
+    """The line of ffmpeg's stderr that says why it failed: the first that is not a generic
+    "failed" line (those come after the reason), else the last line."""
+    lines = [_CONTEXT.sub("", l).strip() for l in stderr.decode("utf-8", "replace").splitlines()]
+    lines = [l for l in lines if l]
+    if not lines:
+        return "no message"
+    return next((l for l in lines if not _GENERIC.search(l)), lines[-1])
+
+
+def disk_full(stderr: bytes) -> bool:
+    return b"No space left on device" in stderr or b"Disk quota exceeded" in stderr
 
 
 def path_arg(path) -> str:

@@ -43,6 +43,8 @@ class VideoInfo:
     codec: str
     vfr: bool
     streams: tuple[Stream, ...] = field(default=())
+    time_base: Fraction = Fraction(1, 1000)
+    pts: tuple[int, ...] = field(default=(), repr=False)   # a variable-rate film's frame times (time_base ticks)
 
     @property
     def audio(self) -> list[Stream]:
@@ -66,6 +68,9 @@ class VideoInfo:
 _STREAM = re.compile(r"^\s*Stream #0:(\d+)\S*: (Video|Audio|Subtitle|Data|Attachment): (.*)$")
 _ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees")
 _PIXFMT = re.compile(r"^[^,(]+(?:\([^)]*\))*[^,]*, (\w+)")
+
+
+_NOPTS = -(1 << 63)
 
 
 def _streams(text: str) -> tuple[list[Stream], str, int]:
@@ -122,7 +127,7 @@ def probe(path: str | Path) -> VideoInfo:
         raise BadInput(f"{path} is a folder: give a video file (or use `oldfilm batch` for a folder)")
     if path.stat().st_size == 0:
         raise BadInput(f"{path} is empty (0 bytes): give a video file")
-    head = ffmpeg.run(["-i", ffmpeg.path_arg(path)])   # exits 1 ("no output file"), but prints what it found
+    head = ffmpeg.run(["-i", ffmpeg.path_arg(path)], loglevel="info")   # exits 1 ("no output file"), but prints what it found
     text = head.stderr.decode("utf-8", "replace")
     streams, pix_fmt, rotation = _streams(text)
     if not streams:
@@ -144,7 +149,7 @@ def probe(path: str | Path) -> VideoInfo:
             sar = Fraction(int(n), int(d)) if int(n) > 0 and int(d) > 0 else Fraction(1)
         elif line and not line.startswith("#"):
             f = [v.strip() for v in line.split(",")]
-            pts.append(int(f[2]))
+            pts.append(int(f[2]) if int(f[2]) != _NOPTS else int(f[1]))   # AVI with B-frames: dts only
             durs.append(int(f[3]))
     if tb is None or dims is None or not pts:
         raise BadInput(f"{path}: its video stream has no readable frames ({ffmpeg.last_error(pkts.stderr)})")
@@ -160,4 +165,5 @@ def probe(path: str | Path) -> VideoInfo:
         path=path, width=w, height=h, fps=fps, frames=len(pts),
         duration=float((last + last_dur - first) * tb), start=float(first * tb), sar=sar,
         rotation=rotation, pix_fmt=pix_fmt, codec=video.codec, vfr=vfr, streams=tuple(streams),
+        time_base=tb, pts=tuple(sorted(pts)) if vfr else (),
     )

@@ -21,9 +21,9 @@ class FrameReader:
     """Iterate ``(B, H, W, 3)`` uint8 RGB batches of ``info``'s main video stream.
 
     Memory stays bounded: at most ``queue_size`` batches wait between decoder and consumer.
-    ``start`` and ``count`` read a part of the film (frame-accurate). Variable-frame-rate films
-    are read at their average rate (frames repeated or dropped by
-    timestamp), so picture and sound stay in sync. Use as a context manager or call ``close``.
+    ``start`` and ``count`` read a part of the film (frame-accurate). Every frame is read once,
+    variable-frame-rate films too (their timestamps are in ``info.pts``). Use as a context
+    manager or call ``close``.
     """
 
     def __init__(self, info: VideoInfo, batch_size: int = 8, queue_size: int = 3,
@@ -32,11 +32,7 @@ class FrameReader:
         args = []
         if start:   # accurate seek: frames before half a frame ahead of `start` are decoded and dropped
             args += ["-ss", f"{info.start + float((start - Fraction(1, 2)) / info.fps):.6f}"]
-        args += ["-i", ffmpeg.path_arg(info.path), "-map", "0:V:0", "-an", "-sn", "-dn"]
-        if info.vfr:
-            args += ["-fps_mode", "cfr", "-r", str(info.fps)]
-        else:
-            args += ["-fps_mode", "passthrough"]
+        args += ["-i", ffmpeg.path_arg(info.path), "-map", "0:V:0", "-an", "-sn", "-dn", "-fps_mode", "passthrough"]
         if count is not None:
             args += ["-frames:v", str(count)]
         args += ["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
