@@ -97,7 +97,7 @@ def test_train_vggcolor_keeps_the_trunk_frozen(image_dir, tmp_path):
     result = _run(["colorizer", "--data", str(image_dir), "--out", str(out), "--vgg", str(tmp_path / "vgg.safetensors"),
                    "--checkpoint-dir", str(tmp_path / "ck"), "--batch-size", "2", "--crop", "32", "--width", "8",
                    "--max-side", "48", "--val-fraction", "0.3", "--render-size", "32", "--threads", "1",
-                   "--steps", "3", "--temperature", "0.45", "--gain", "0.7", "--precision", "fp32"])
+                   "--steps", "3", "--temperature", "0.45", "--gain", "0.7", "--precision", "fp32", "--checkpoint-every", "2"])
     assert "val split at temperature 0.45, gain 0.6" in result.output
     sd = load_file(str(out))
     with safe_open(str(out), "pt") as f:

