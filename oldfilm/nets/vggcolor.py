@@ -12,7 +12,9 @@ Design (chosen by measurement, see models/vggcolor-v1.md):
   only those an sRGB colour falls in); trained with soft-encoded cross-entropy;
 - decoding: the annealed mean ``softmax(logits / T) · centres`` (T = 1: the mean, low error;
   T -> 0: the mode, vivid), times a chroma ``gain`` (< 1: more cautious colour, lower error when
-  the hue is uncertain), upsampled bilinearly to the input size.
+  the hue is uncertain), times a per-pixel confidence (1 where the colour distribution's spread
+  is below ``sure``, 0 above ``unsure``, linear between: uncertain regions stay near neutral
+  instead of turning into blotches), upsampled bilinearly to the input size.
 
 ``bins=0`` makes the regression variant (the design it was measured against): the head predicts
 a*b* directly, ``110 · tanh``, trained with smooth-L1 like ColorNet.
@@ -26,6 +28,8 @@ from torch import nn
 from .vgg16 import VGG16
 
 AB_BIN = 10.0
+SCALES = torch.tensor([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])   # candidate chroma scales of the expected-error rule
+TABLE_RANGE, TABLE_STEP = 110.0, 2.0                    # its a*b* look-up grid
 
 
 def gamut_bins(step: float = AB_BIN) -> torch.Tensor:
@@ -44,11 +48,15 @@ def _block(cin: int, cout: int) -> nn.Sequential:
 
 
 class VGGColor(nn.Module):
-    def __init__(self, *, width: int = 128, bins: int = 266, temperature: float = 0.6, gain: float = 1.0):
+    def __init__(self, *, width: int = 128, bins: int = 266, temperature: float = 0.6, gain: float = 1.0,
+                 sure: float = 0.0, unsure: float = 0.0, calibration: float = 0.0):
         super().__init__()
         self.trunk = VGG16()
         self.trunk.requires_grad_(False)
         self.temperature, self.gain = temperature, gain
+        self.sure, self.unsure = sure, unsure   # confidence ramp on the colour spread (off when unsure <= sure)
+        self.calibration = calibration          # temperature of the expected-error rule (0: off)
+        self._table: torch.Tensor | None = None
         w = width
         self.lat5 = nn.Conv2d(512, 2 * w, 1)
         self.glob = nn.Linear(512, 2 * w)
@@ -94,10 +102,62 @@ class VGGColor(nn.Module):
         p = torch.softmax(logits.float() / (temperature or self.temperature), 1)
         return torch.einsum("bqhw,qc->bchw", p, self.centres.float())
 
+    def spread(self, logits: torch.Tensor) -> torch.Tensor:
+        """How unsure the model is of each pixel's colour (B, 1, h, w): the standard deviation, in
+        a*b* units, of its colour distribution (at temperature 1)."""
+        p = torch.softmax(logits.float(), 1)
+        c = self.centres.float()
+        mean = torch.einsum("bqhw,qc->bchw", p, c)
+        second = torch.einsum("bqhw,q->bhw", p, (c * c).sum(1))[:, None]
+        return (second - (mean * mean).sum(1, keepdim=True)).clamp(min=0).sqrt()
+
+    def confidence(self, logits: torch.Tensor) -> torch.Tensor:
+        """Chroma scale in [0, 1] per pixel: 1 up to a spread of ``sure``, falling linearly to 0 at
+        ``unsure`` (where the distribution straddles far-apart colours and the annealed mean would
+        be a guessed blotch); all ones when the ramp is off or for the regression variant."""
+        if not len(self.centres) or self.unsure <= self.sure:
+            return torch.ones_like(logits[:, :1], dtype=torch.float32)
+        return ((self.unsure - self.spread(logits)) / (self.unsure - self.sure)).clamp(0, 1)
+
+    def safest_scale(self, logits: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+        """Per pixel, the chroma scale s in SCALES whose colour s * ab has the least expected
+        CIEDE2000 under the model's own colour distribution (softened by ``calibration``): a pixel
+        whose distribution straddles far-apart hues is left gray (s = 0 is a candidate)."""
+        if self._table is None or self._table.device != logits.device:
+            self._table = _de2000_table(self.centres.float().cpu()).to(logits.device)
+        p = torch.softmax(logits.float() / self.calibration, 1)                         # (B, Q, h, w)
+        n = self._table.shape[0]
+        cand = SCALES.to(ab.device).view(1, -1, 1, 1, 1) * ab[:, None]                  # (B, K, 2, h, w)
+        idx = ((cand + TABLE_RANGE) / TABLE_STEP).round().long().clamp(0, n - 1)
+        d = self._table[idx[:, :, 0], idx[:, :, 1]]                                     # (B, K, h, w, Q)
+        expected = torch.einsum("bkhwq,bqhw->bkhw", d, p)
+        return SCALES.to(ab.device)[expected.argmin(1)][:, None]
+
+    def chroma(self, logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """The model's post-processing: logits -> a*b* at ``size`` (annealed mean x gain x confidence)."""
+        ab = self.decode(logits) * (self.gain * self.confidence(logits))
+        if self.calibration > 0 and len(self.centres):
+            ab = ab * self.safest_scale(logits, ab)
+        return F.interpolate(ab, size=size, mode="bilinear", align_corners=False)
+
     def forward(self, L: torch.Tensor) -> torch.Tensor:
-        ab = self.decode(self.logits(L)) * self.gain
-        return F.interpolate(ab, size=L.shape[-2:], mode="bilinear", align_corners=False)
+        return self.chroma(self.logits(L), L.shape[-2:])
 
 
-def vggcolor(*, width: int = 128, bins: int = 266, temperature: float = 0.6, gain: float = 1.0) -> VGGColor:
-    return VGGColor(width=width, bins=bins, temperature=temperature, gain=gain)
+def _de2000_table(centres: torch.Tensor) -> torch.Tensor:
+    """CIEDE2000 (n, n, Q) between every a*b* point of a TABLE_STEP grid and each colour centre, at
+    equal lightness (then CIEDE2000 does not depend on L*)."""
+    from ..metrics import delta_e2000
+
+    g = torch.arange(-TABLE_RANGE, TABLE_RANGE + 1e-6, TABLE_STEP)
+    a, b = torch.meshgrid(g, g, indexing="ij")
+    n, q = len(g), len(centres)
+    x = torch.stack([torch.full_like(a, 50.0), a, b]).reshape(3, -1, 1).expand(3, -1, q)
+    c = torch.cat([torch.full((q, 1), 50.0), centres], 1).T[:, None, :].expand(3, n * n, q)
+    return delta_e2000(x, c).reshape(n, n, q)
+
+
+def vggcolor(*, width: int = 128, bins: int = 266, temperature: float = 0.6, gain: float = 1.0,
+             sure: float = 0.0, unsure: float = 0.0, calibration: float = 0.0) -> VGGColor:
+    return VGGColor(width=width, bins=bins, temperature=temperature, gain=gain, sure=sure, unsure=unsure,
+                    calibration=calibration)

@@ -37,7 +37,7 @@ from tqdm import tqdm
 from oldfilm.metrics import colourfulness, delta_e2000
 from oldfilm.nets.colornet import colornet
 from oldfilm.nets.vggcolor import gamut_bins, vggcolor
-from oldfilm.ops.color import lab_to_rgb, rgb_to_lab
+from oldfilm.ops.color import luma, rgb_to_lab
 from oldfilm.train import train
 from oldfilm.train.common import load_vgg
 from oldfilm.train.loop import Loop, cosine_lr
@@ -265,35 +265,24 @@ def class_loss(logits: torch.Tensor, ab: torch.Tensor, centres: torch.Tensor, bi
 
 # ----------------------------------------------------------------------------- evaluation
 
-def render_shape(h: int, w: int, long_side: int) -> tuple[int, int]:
-    s = long_side / max(h, w)
-    return max(16, round(h * s / 16) * 16), max(16, round(w * s / 16) * 16)
-
-
-@torch.no_grad()
-def colorize_L(model: torch.nn.Module, L: torch.Tensor, render_size: int) -> torch.Tensor:
-    """Predict a*b* (1,2,H,W) for L* (1,1,H,W) at ``render_size`` long side, upsampled back."""
-    h, w = L.shape[-2:]
-    small = F.interpolate(L, size=render_shape(h, w, render_size), mode="bilinear",
-                          align_corners=False, antialias=True)
-    ab = model(small)
-    return F.interpolate(ab, size=(h, w), mode="bilinear", align_corners=False)
-
-
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, items: list[Item], render_size: int) -> dict[str, float]:
-    """Mean over images of mean CIEDE2000 (prediction and gray baseline) and colourfulness."""
+    """Mean over images of mean CIEDE2000 against the truth (of the colorized film and of the gray
+    film itself, the baseline) and colourfulness. The gray film (the truth's Y') goes through the
+    :class:`~oldfilm.stages.colorize.Colorize` stage exactly as ``oldfilm colorize`` runs it: render
+    size, highlight mask, chroma joined to the full-resolution luma."""
+    from oldfilm.stages.colorize import Colorize
+
     was_training = model.training
-    model.eval()
+    stage = Colorize(net=model.eval(), render_size=render_size)
     rows = []
     for it in items:
         rgb = it.rgb.float().div(255).unsqueeze(0)
+        gray = luma(rgb).expand(-1, 3, -1, -1)
+        out = stage.colorize(gray)
         lab = rgb_to_lab(rgb)
-        ab = colorize_L(model, lab[:, :1], render_size)
-        pred = torch.cat([lab[:, :1], ab], 1)
-        gray = torch.cat([lab[:, :1], torch.zeros_like(ab)], 1)
-        rows.append([delta_e2000(pred, lab).mean().item(), delta_e2000(gray, lab).mean().item(),
-                     colourfulness(lab_to_rgb(pred)).item(), colourfulness(rgb).item()])
+        rows.append([delta_e2000(rgb_to_lab(out), lab).mean().item(), delta_e2000(rgb_to_lab(gray), lab).mean().item(),
+                     colourfulness(out).item(), colourfulness(rgb).item()])
     model.train(was_training)
     return _summary(rows)
 
