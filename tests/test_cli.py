@@ -43,6 +43,30 @@ def test_colorize_end_to_end(clips, tiny_models, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["film.colorized.mp4", "film.mp4"]
 
 
+def test_colour_strength_scales_the_colour(clips, tiny_models, tmp_path):
+    out = tmp_path / "gray.mp4"
+    r = oldfilm("colorize", clips["noaudio"], "-o", out, "--models-dir", tiny_models, "-q", "--no-stabilize",
+                "--colour-strength", "0")
+    assert r.exit_code == 0, r.output
+    assert psnr(decode(clips["noaudio"], "gray"), decode(out, "gray")) >= 40   # luma kept
+    rgb = decode(out).astype(float)
+    assert np.abs(rgb - rgb.mean(axis=-1, keepdims=True)).mean() < 0.5       # 0: the film stays gray
+    r = oldfilm("colorize", clips["noaudio"], "-o", tmp_path / "x.mp4", "--colour-strength", "-1")
+    assert r.exit_code == 2 and "--colour-strength" in r.output
+
+    import torch
+    from oldfilm.nets.vggcolor import vggcolor
+    torch.manual_seed(0)
+    net = vggcolor(width=8, gain=1.0).eval()
+    frame = torch.linspace(0, 1, 64 * 96).view(1, 1, 64, 96).expand(1, 3, -1, -1)
+    chroma = {}
+    for k in (0.5, 1.0):
+        with torch.no_grad():
+            rgb = Colorize(net=net, render_size=64, colour_strength=k).colorize(frame)
+        chroma[k] = (rgb - rgb.mean(1, keepdim=True)).abs().mean().item()
+    assert 0.45 < chroma[0.5] / chroma[1.0] < 0.55 and chroma[1.0] > 1e-3     # half strength, half the chroma
+
+
 def test_the_shipped_default_colorizer_on_the_sample_film(tmp_path):
     """The real default model, end to end, on the first second of the bundled sample film."""
     from pathlib import Path

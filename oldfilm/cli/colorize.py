@@ -4,15 +4,15 @@ from __future__ import annotations
 from . import options
 from .common import film_command
 
-OPTIONS = [options.model, options.render_size, options.stabilize, options.strength]
+OPTIONS = [options.model, options.render_size, options.colour_strength, options.stabilize, options.strength]
 
 
 def recipe(*, model: str | None = None, render_size: int | None = None, models_dir: str | None = None,
-           stabilize: bool = True, strength: float = 0.9):
+           colour_strength: float = 1.0, stabilize: bool = True, strength: float = 0.9):
     from ..stages.colorize import Colorize
     from ..stages.stabilize import Stabilize
 
-    chain = [Colorize(model, render_size=render_size, models_dir=models_dir)]
+    chain = [Colorize(model, render_size=render_size, models_dir=models_dir, colour_strength=colour_strength)]
     return chain + ([Stabilize(mode="chroma", strength=strength)] if stabilize else [])
 
 
@@ -30,6 +30,7 @@ def command(*, model=None, **_):
       oldfilm colorize movie.mkv -o restored.mp4 --crf 16
       oldfilm colorize reel1.mp4 reel2.mp4 -o out/ --device cuda --batch-size 32
       oldfilm colorize movie.mp4 --no-stabilize     # per-frame colour, to compare
+      oldfilm colorize movie.mp4 --colour-strength 0.6   # paler, more cautious colour
       oldfilm colorize -- -leading-dash.mp4
     """
     from .. import weights

@@ -14,6 +14,7 @@ DEFAULTS = {
     "crf": 18,
     "preset": "medium",
     "strength": 0.9,
+    "colour_strength": 1.0,
 }
 
 PRESETS = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
@@ -48,6 +49,10 @@ render_size = click.option(
     "--render-size", type=click.IntRange(64, 2048), default=None,
     help="Long side, in pixels, at which the model predicts colour (the model's default if not given). "
          "Larger gives finer colour detail and is slower; the film's own luma is always kept at full size.")
+colour_strength = click.option(
+    "--colour-strength", type=click.FloatRange(0, 2), default=DEFAULTS["colour_strength"], show_default=True,
+    help="Scale the model's colour: 0 keeps the film gray, 1 is the model as measured on its card, "
+         "e.g. 0.6 for paler colour or 1.3 for bolder; the model still leaves gray where it is unsure.")
 stabilize = click.option(
     "--stabilize/--no-stabilize", default=True, show_default=True,
     help="Remove frame-to-frame colour flicker, guided by the film's own motion (resets at scene cuts).")

@@ -25,7 +25,9 @@ class Colorize(Stage):
     name = "colorize"
 
     def __init__(self, model: str | None = None, *, render_size: int | None = None,
-                 models_dir: str | None = None, net: torch.nn.Module | None = None, only_gray: bool = False):
+                 models_dir: str | None = None, net: torch.nn.Module | None = None, only_gray: bool = False,
+                 colour_strength: float = 1.0):
+        self.colour_strength = colour_strength   # scales the model's a*b* (0: gray)
         self.only_gray = only_gray   # pass shots that already have colour through unchanged
         self._gray_shot: bool | None = None
         self.model_name = model or weights.default("colorize")
@@ -53,10 +55,11 @@ class Colorize(Stage):
         ab = self.net(L).float()                                 # the network under the pipeline's precision
         with torch.autocast(rgb.device.type, enabled=False):
             # no chroma at the ends of the lightness range (the model's blobs in blown highlights)
-            ab = ab * ((100 - L) / 8).clamp(0, 1) * (L / 8).clamp(0, 1)
+            ab = ab * (self.colour_strength * ((100 - L) / 8).clamp(0, 1) * (L / 8).clamp(0, 1))
             cbcr = rgb_to_ycbcr(lab_to_rgb(torch.cat([L, ab], 1)))[:, 1:]
             cbcr = F.interpolate(cbcr, size=(h, w), mode="bilinear", align_corners=False)
             return (rgb.float() + cbcr_to_rgb_delta(cbcr - rgb_to_ycbcr(rgb.float())[:, 1:])).clamp(0, 1)
 
     def describe(self) -> str:
-        return f"colorize(model={self.model_name}, render_size={self.render_size})"
+        strength = f", colour_strength={self.colour_strength:g}" if self.colour_strength != 1 else ""
+        return f"colorize(model={self.model_name}, render_size={self.render_size}{strength})"
