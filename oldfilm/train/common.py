@@ -1,7 +1,6 @@
 """What the training commands share: checkpoints, resume and the frozen VGG16 trunk."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -9,23 +8,7 @@ import torch
 
 from oldfilm.errors import WeightsError
 from oldfilm.nets.vgg16 import VGG16, vgg16
-
-
-def checkpoints(ckdir: Path) -> list[Path]:
-    """The checkpoints in ``ckdir``, oldest first."""
-    return sorted(ckdir.glob("ckpt-*.pt"))
-
-
-def save_checkpoint(ckdir: Path, state: dict, keep: int = 2) -> Path:
-    """Write ``state`` (with a ``step``) atomically; keep only the newest ``keep``."""
-    ckdir.mkdir(parents=True, exist_ok=True)
-    path = ckdir / f"ckpt-{state['step']:07d}.pt"
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-    for old in checkpoints(ckdir)[:-keep]:
-        old.unlink()
-    return path
+from oldfilm.train.loop import checkpoints, save_checkpoint  # noqa: F401  (the trainers not yet on the loop)
 
 
 def resume(ckdir: Path, parts: dict, config: dict, same: tuple[str, ...] = ()) -> tuple[int, float]:
