@@ -25,7 +25,7 @@ from . import commands
 from .errors import BadInput, FFmpegError, OldfilmError
 from .scenes import detect_scenes
 from .video import ffmpeg, probe
-from .video.writer import CONTAINERS, partial_path
+from .video.writer import CONTAINERS, metadata_args, partial_path
 
 VIDEO_EXTENSIONS = set(CONTAINERS) | {".mpg", ".mpeg", ".wmv", ".webm", ".ogv", ".3gp", ".mxf", ".vob", ".dv"}
 
@@ -158,8 +158,9 @@ def _worker_init(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def join(film: Film) -> None:
-    """Concatenate the chunk files (no re-encoding) and mux the source's streams, atomically."""
+def join(film: Film, tags: dict[str, str] | None = None) -> None:
+    """Concatenate the chunk files (no re-encoding) and mux the source's streams, atomically;
+    ``tags``: container metadata to set (what made the film)."""
     listing = film.work / "chunks.txt"
     listing.write_text("".join(f"file '{film.chunk_path(c).name}'\n" for c in film.chunks))
     fmt = CONTAINERS[film.output.suffix.lower()]
@@ -170,7 +171,7 @@ def join(film: Film) -> None:
         args = ["-itsoffset", f"{info.start:.6f}"] + args
     args += ["-i", ffmpeg.path_arg(film.input), "-map", "0:v:0", "-map", "1:a?", "-map", "1:s?",
              "-map_metadata", "1", "-map_chapters", "1", "-c", "copy",
-             "-c:s", "mov_text" if fmt in ("mp4", "mov") else "copy"]
+             "-c:s", "mov_text" if fmt in ("mp4", "mov") else "copy"] + metadata_args(tags)
     if fmt in ("mp4", "mov"):
         args += ["-movflags", "+faststart"]
     done = ffmpeg.run(args + ["-f", fmt, ffmpeg.path_arg(partial)])
@@ -267,9 +268,10 @@ class RayExecutor:
 
 def run_batch(films: list[Film], command: str, recipe: dict, *, device: str, batch_size: int,
               precision: str, crf: int, preset: str, force: bool, chunk_seconds: float,
-              executor, on_chunk=None, on_film=None) -> list[Film]:
+              executor, on_chunk=None, on_film=None, tags: dict[str, str] | None = None) -> list[Film]:
     """Process every film through ``executor``; a failing film is recorded and the others go on.
-    ``on_chunk(film, chunk)`` and ``on_film(film)`` report progress."""
+    ``on_chunk(film, chunk)`` and ``on_film(film)`` report progress; ``tags``: the outputs'
+    container metadata."""
     todo = []
     for film in films:
         if film.status == "failed":
@@ -301,7 +303,7 @@ def run_batch(films: list[Film], command: str, recipe: dict, *, device: str, bat
             left[id(film)] += 1
     for film in todo:
         if left[id(film)] == 0:
-            _finish(film, on_film)
+            _finish(film, on_film, tags)
     for i, outcome in executor.run(tasks):
         film, chunk = owners[i]
         if isinstance(outcome, BaseException) and film.status != "failed":
@@ -311,13 +313,13 @@ def run_batch(films: list[Film], command: str, recipe: dict, *, device: str, bat
             on_chunk(film, chunk)
         left[id(film)] -= 1
         if left[id(film)] == 0 and film.status != "failed":
-            _finish(film, on_film)
+            _finish(film, on_film, tags)
     return films
 
 
-def _finish(film: Film, on_film) -> None:
+def _finish(film: Film, on_film, tags) -> None:
     try:
-        join(film)
+        join(film, tags)
         film.status = "done"
     except OldfilmError as e:
         film.status, film.error = "failed", str(e)

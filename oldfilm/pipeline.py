@@ -53,6 +53,26 @@ def auto_precision(device: torch.device) -> str:
     return "bf16" if device.type == "cpu" and cpu_bf16_supported() else "fp32"
 
 
+def stage_models(stages: list[Stage]) -> list[str]:
+    """The registry models the stages run, each once."""
+    return list(dict.fromkeys(m for s in stages for m in s.models()))
+
+
+def disclosure(stages: list[Stage]) -> dict[str, str]:
+    """Container tags that say what made a film (players and ffprobe show them); oldfilm never
+    marks the picture itself."""
+    from . import __version__
+
+    done = {"colorize": "colourized", "cartoonize": "cartoonized", "stabilize": "stabilized"}
+    verbs = list(dict.fromkeys(done.get(s.name, f"processed ({s.name})") for s in stages
+                               if s.name != "stabilize")) or ["stabilized"]
+    models = stage_models(stages)
+    text = (f"{', '.join(verbs).capitalize()} by oldfilm {__version__}"
+            + (f" with model {', '.join(models)}" if models else "")
+            + f"; chain: {' -> '.join(s.describe() for s in stages)}")
+    return {"comment": text, "description": text}
+
+
 @dataclass
 class RunResult:
     input: Path
@@ -88,6 +108,12 @@ class Pipeline:
     def describe(self) -> str:
         return (" -> ".join(s.describe() for s in self.stages)
                 + f" on {self.device} ({self.precision}, batch {self.batch_size})")
+
+    def models(self) -> list[str]:
+        return stage_models(self.stages)
+
+    def disclosure(self) -> dict[str, str]:
+        return disclosure(self.stages)
 
     def _autocast(self):
         if self._dtype is None:
@@ -173,14 +199,15 @@ class Pipeline:
     def run(self, input: str | Path, output: str | Path, *, crf: int = 18, preset: str = "medium",
             overwrite: bool = False, cuts: Iterable[int] = (), info: VideoInfo | None = None,
             source: str | Path | None = None, start: int = 0, count: int | None = None,
-            discard: int = 0, sound: bool = True) -> RunResult:
+            discard: int = 0, sound: bool = True, tags: dict[str, str] | None = None) -> RunResult:
         """Process the film ``input`` into ``output``, audio and subtitles copied unchanged.
 
         ``source``: when ``input`` is a processed copy of a film (a colorized film to stabilize),
         the original film, read alongside to guide the stages; the sound comes from ``input`` if
         it has any, else from ``source``. ``start``/``count``: process only that part of the film
         (a chunk of a batch run); the first ``discard`` of those frames only warm up temporal
-        state and are not written; ``sound=False`` writes the picture alone.
+        state and are not written; ``sound=False`` writes the picture alone; ``tags``: container
+        metadata of the output (default: :meth:`disclosure`).
         """
         input, output = Path(input), Path(output)
         info = info or probe(input)
@@ -202,7 +229,8 @@ class Pipeline:
                    desc=input.name[:30], smoothing=0.1)
         writer = FrameWriter(output, info.width, info.height, info.fps, source=sound_from if sound else None,
                              source_start=sound_start if sound else 0.0, crf=crf, preset=preset, sar=info.sar,
-                             timestamps=info.pts[start + discard:start + total] if info.vfr else None, time_base=info.time_base)
+                             timestamps=info.pts[start + discard:start + total] if info.vfr else None, time_base=info.time_base,
+                             tags=self.disclosure() if tags is None else tags)
         with contextlib.ExitStack() as stack:
             stack.enter_context(writer)
             reader = stack.enter_context(FrameReader(info, self.batch_size, start=start, count=count))

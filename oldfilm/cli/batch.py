@@ -56,10 +56,11 @@ def command(folder, out_dir, recursive, command_name, force, workers, ray_addres
     from tqdm import tqdm
 
     from .. import batch as runner
+    from ..pipeline import disclosure
 
     entry = commands.get(command_name)
     recipe = commands.recipe_options(command_name, opts)
-    entry.module.recipe(**recipe)   # built once here: a wrong option or a missing model fails before any work
+    stages = entry.module.recipe(**recipe)   # built once here: a wrong option or a missing model fails before any work
     folder = folder.resolve()
     out_dir = (out_dir or folder.with_name(f"{folder.name}.{entry.suffix}")).resolve()
     films = runner.find_films(folder, out_dir, entry.suffix, recursive)
@@ -73,7 +74,7 @@ def command(folder, out_dir, recursive, command_name, force, workers, ray_addres
         precision=opts["precision"], crf=opts["crf"], preset=opts["preset"], force=force,
         chunk_seconds=chunk_seconds, executor=executor,
         on_chunk=lambda film, chunk: (bar.update(chunk.count), bar.set_postfix_str(film.input.name[:30])),
-        on_film=lambda film: None)
+        on_film=lambda film: None, tags=disclosure(stages))
     for film in films:
         if film.status == "skipped":
             bar.update(film.frames)

@@ -32,14 +32,16 @@ def run_films(inputs: tuple[str, ...], stages_factory, suffix: str, opts: dict, 
     """Process each film with one pipeline of the given stages (the shared path of commands)."""
     from ..pipeline import Pipeline
     from ..video import probe
+    from ..video.compare import compare_path, write_compare
 
     films = [Path(i) for i in inputs]
     plans = []
     for film in films:
         info = probe(film)
         out = output_for(film, opts["output"], suffix, many=len(films) > 1)
-        if out.exists() and not opts["overwrite"]:
-            raise BadInput(f"{out} exists: pass --overwrite to replace it, or choose another -o")
+        for path in [out] + ([compare_path(out)] if opts.get("compare") else []):
+            if path.exists() and not opts["overwrite"]:
+                raise BadInput(f"{path} exists: pass --overwrite to replace it, or choose another -o")
         plans.append((film, info, out))
     pipe = Pipeline(stages_factory(), device=opts["device"], batch_size=opts["batch_size"],
                     precision=opts["precision"], progress=not opts["quiet"])
@@ -50,6 +52,9 @@ def run_films(inputs: tuple[str, ...], stages_factory, suffix: str, opts: dict, 
             stage.reset()
         result = pipe.run(film, out, crf=opts["crf"], preset=opts["preset"], overwrite=opts["overwrite"],
                           info=info, source=source)
+        if opts["compare"]:
+            write_compare(film, out, compare_path(out), opts["compare"], crf=opts["crf"], preset=opts["preset"],
+                          tags=pipe.disclosure())
         if abs(result.frames_out - info.frames) > 1:
             click.echo(f"oldfilm: warning: {film.name}: its index lists {info.frames} frames but "
                        f"{result.frames_out} could be decoded (a damaged file?)", err=True)

@@ -25,6 +25,11 @@ output = click.option(
          "(movie.colorized.mp4, movie.stabilized.mp4), "
          f"in the same container (one of {', '.join(sorted(CONTAINERS))}; others become .mkv).")
 overwrite = click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+compare = click.option(
+    "--compare", type=click.Choice(["side", "wipe"]), is_flag=False, flag_value="side", default=None,
+    help="Also write NAME.compare.EXT beside the output for review: the input and the output side by "
+         "side (--compare, or --compare side) or a split wipe at the film's size (--compare wipe); "
+         "sound kept. Example: oldfilm colorize movie.mp4 --compare wipe")
 quiet = click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary; errors only.")
 device = click.option(
     "--device", default=DEFAULTS["device"], show_default=True, metavar="auto|cpu|cuda[:N]|mps",
@@ -77,4 +82,4 @@ def compute(f):
 
 def processing(f):
     """The options every film-processing command takes."""
-    return apply(compute(f), [output, overwrite])
+    return apply(compute(f), [output, overwrite, compare])

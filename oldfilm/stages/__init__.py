@@ -59,6 +59,11 @@ class Stage:
     def describe(self) -> str:
         return self.name
 
+    def models(self) -> list[str]:
+        """Names of the registry models this stage runs (for reports and the output's metadata)."""
+        name = getattr(self, "model_name", None)
+        return [name] if name else []
+
 
 class Identity(Stage):
     """Passes frames through unchanged: measures the pipeline's own cost (bench/)."""

@@ -164,6 +164,10 @@ class Stabilize(Stage):
             out = ycbcr_to_rgb(torch.cat([rgb_to_ycbcr(rgb)[:, :1], rgb_to_ycbcr(out)[:, 1:]], 1))
         return out
 
+    def models(self) -> list[str]:
+        return [self.model_name] if self.net is not None else (
+            [] if self.flow_name in ("auto", "dis") else [self.flow_name])
+
     def describe(self) -> str:
         if self.net is not None:
             return f"stabilize(method=lai, model={self.model_name}, mode={self.mode})"

@@ -31,6 +31,11 @@ _MP4ISH = {"mp4", "mov"}
 _END = object()
 
 
+def metadata_args(tags: dict[str, str] | None) -> list[str]:
+    """ffmpeg output options that set container metadata tags (plain strings)."""
+    return [a for k, v in (tags or {}).items() for a in ("-metadata", f"{k}={v}")]
+
+
 def partial_path(target: Path) -> Path:
     return files.hidden(target, f"partial{target.suffix}")
 
@@ -73,13 +78,15 @@ class FrameWriter:
     ``timestamps`` (in its ticks): each frame's presentation time, for a variable-rate film (else
     frames are ``1/fps`` apart). Call ``close()`` to finish
     (checks and renames into place) or ``abort()`` to discard; as a context manager a clean exit
-    closes and an exception aborts.
+    closes and an exception aborts. ``tags``: container metadata to
+    set (``{"comment": ...}``), over any copied from the source.
     """
 
     def __init__(self, target: str | Path, width: int, height: int, fps: Fraction, *,
                  source: str | Path | None = None, source_start: float = 0.0, crf: int = 18,
                  preset: str = "medium", sar: Fraction = Fraction(1), queue_size: int = 3,
-                 timestamps: Sequence[int] | None = None, time_base: Fraction | None = None):
+                 timestamps: Sequence[int] | None = None, time_base: Fraction | None = None,
+                 tags: dict[str, str] | None = None):
         self.target = Path(target)
         fmt = CONTAINERS.get(self.target.suffix.lower())
         if fmt is None:
@@ -106,6 +113,7 @@ class FrameWriter:
                      "-c:s", "mov_text" if fmt in _MP4ISH else "copy"]
         else:
             args += ["-map", "0:v:0"]
+        args += metadata_args(tags)
         # Y'CbCr with the BT.601 matrix, as oldfilm's stages compute luma: a kept luma stays kept;
         # the sample aspect ratio exactly (setsar reduces to terms under `max`, 100 by default)
         convert = "" if self._yuv else "scale=out_color_matrix=bt601:out_range=tv,format=yuv444p,"
