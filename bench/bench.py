@@ -22,9 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
+from oldfilm.video.ffmpeg import ffmpeg_exe   # before torch: oldfilm sets OpenMP's wait policy
 
-from oldfilm.video.ffmpeg import ffmpeg_exe
+import torch
 
 
 def make_clip(path: Path, size: str, seconds: float) -> None:

@@ -76,3 +76,17 @@ def test_device_errors_are_clear():
             resolve_device("cuda:0")
     with pytest.raises(BadInput, match="unknown device"):
         resolve_device("tpu7")
+
+
+def test_importing_oldfilm_makes_openmp_wait_passively_unless_chosen():
+    """Idle OpenMP threads must not spin on the cores x264 needs (the policy is read when torch loads)."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import os, oldfilm, torch; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    run = lambda e: subprocess.run([sys.executable, "-c", code], env=e, capture_output=True,  # noqa: E731
+                                   text=True, check=True).stdout.strip()
+    assert run(env) == "PASSIVE"
+    assert run({**env, "OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE"
