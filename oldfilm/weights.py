@@ -228,11 +228,26 @@ def load(name: str, *, models_dir: str | Path | None = None,
     return model.eval().to(device)
 
 
+def save_safetensors(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict | None = None) -> Path:
+    """The one writer of weight files: safetensors with ``metadata`` (values as text), written to a
+    hidden temporary file beside ``path`` and renamed, so a crash never leaves a half file."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp),
+                  metadata={k: str(v) for k, v in (metadata or {}).items()})
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def install(name: str, src: str | Path, models_dir: str | Path | None = None) -> Path:
     """Check ``src`` against ``name``'s architecture (strict load) and store it as safetensors in
     the user's models folder; a published ``.pth`` goes through the entry's safe converter."""
-    from safetensors.torch import save_file
-
     entry = get(name)
     src = Path(src)
     if not src.is_file():
@@ -251,10 +266,4 @@ def install(name: str, src: str | Path, models_dir: str | Path | None = None) ->
         model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
     except RuntimeError as e:
         raise WeightsError(f"{src} does not fit the {name} architecture: {str(e).splitlines()[-1].strip()}") from e
-    folder = models_dirs(models_dir)[0]
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / entry.file
-    tmp = target.with_name(f".{target.name}.partial")
-    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp), metadata={"source": str(entry.url or entry.source)})
-    os.replace(tmp, target)
-    return target
+    return save_safetensors(state, models_dirs(models_dir)[0] / entry.file, {"source": entry.url or entry.source})

@@ -26,9 +26,6 @@ safetensors holds the generator only, with metadata arch=cartoongan, style, step
 """
 from __future__ import annotations
 
-import os
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,25 +40,22 @@ from oldfilm.nets.cartoon_disc import CartoonDiscriminator, cartoon_discriminato
 from oldfilm.nets.cartoongan import CartoonGAN, cartoongan, cartoongan_post, cartoongan_pre
 from oldfilm.nets.vgg16 import CONV_INDEX, VGG16
 from oldfilm.train import train
-from oldfilm.train.common import load_vgg, resume, save_checkpoint
+from oldfilm.train.hed import load_vgg
+from oldfilm.train.loop import Loop
+from oldfilm.train.media import find_media, is_video, read_still, to_tensor, video_frames
+from oldfilm.weights import save_safetensors
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-VIDEO_EXTS = {".mp4", ".mkv", ".avi", ".mov", ".m4v"}
 
 # Every option's default, defined once.
 DEFAULTS = dict(
     steps=20000, init_steps=2000, batch_size=8, crop=256, lr=2e-4, beta1=0.5, w_content=10.0,
-    video_every=3.0, d_width=32, seed=0, threads=2, checkpoint_minutes=10.0, minutes=None,
+    video_every=3.0, d_width=32, seed=0, threads=2, checkpoint_every=500,
 )
 CANNY = (100, 200)
 EDGE_KERNEL = 5
 
 
 # ----------------------------------------------------------------------------- data
-
-def _files(root: Path, exts: set[str]) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in exts)
-
 
 def fit_short_side(rgb: np.ndarray, side: int) -> np.ndarray:
     """uint8 (H, W, 3) resized so that its short side is ``side``."""
@@ -92,26 +86,6 @@ def edge_promote(rgb: np.ndarray) -> np.ndarray:
     return out
 
 
-def read_image(path: Path) -> np.ndarray | None:
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB")).copy()
-    except OSError:
-        return None
-
-
-def video_frames(path: Path, every: float) -> list[np.ndarray]:
-    """One frame every ``every`` seconds, through an ffmpeg rawvideo pipe."""
-    import imageio_ffmpeg
-
-    gen = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24", output_params=["-vf", f"fps=1/{every:g}"])
-    w, h = next(gen)["size"]
-    try:
-        return [np.frombuffer(buf, np.uint8).reshape(h, w, 3).copy() for buf in gen]
-    finally:
-        gen.close()
-
-
 @dataclass
 class Frames:
     images: list[torch.Tensor]            # uint8 (3, H, W), short side = crop
@@ -119,26 +93,22 @@ class Frames:
     dropped: int = 0
 
 
-def _tensor(rgb: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).contiguous()
-
-
 def load_frames(root: Path, crop: int, video_every: float, promote: bool, what: str) -> Frames:
     out = Frames([], [] if promote else None)
-    for path in tqdm(_files(root, IMAGE_EXTS | VIDEO_EXTS), desc=f"loading {what}", unit="file", leave=False):
-        if path.suffix.lower() in VIDEO_EXTS:
-            frames = video_frames(path, video_every)
+    for path in tqdm(find_media(root), desc=f"loading {what}", unit="file", leave=False):
+        if is_video(path):
+            frames = [f.permute(1, 2, 0).numpy() for _, f in video_frames(path, fps=1 / video_every)]
             kept = [f for f in frames if not is_blank(f)]
             out.dropped += len(frames) - len(kept)
         else:
-            image = read_image(path)
-            kept = [] if image is None else [image]
+            image = read_still(path, None)
+            kept = [] if image is None else [image.permute(1, 2, 0).numpy()]
             out.dropped += image is None
         for rgb in kept:
             rgb = fit_short_side(rgb, crop)
-            out.images.append(_tensor(rgb))
+            out.images.append(to_tensor(rgb))
             if promote:
-                out.edges.append(_tensor(edge_promote(rgb)))
+                out.edges.append(to_tensor(edge_promote(rgb)))
     if not out.images:
         raise click.UsageError(f"no {what} images or videos found in {root}")
     return out
@@ -210,22 +180,6 @@ def generator_losses(D: CartoonDiscriminator | None, feats: torch.nn.Module, fak
     return {"adv": adv, "content": content, "G": adv + w_content * content}
 
 
-# ----------------------------------------------------------------------------- checkpoints
-
-def save_safetensors(tensors: dict[str, torch.Tensor], out: Path, metadata: dict) -> None:
-    """Atomic: written to a hidden temporary file beside ``out``, then renamed."""
-    from safetensors.torch import save_file
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().float().cpu().contiguous().clone() for k, v in tensors.items()}
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
-        save_file(tensors, str(tmp), metadata={k: str(v) for k, v in metadata.items()})
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 # ----------------------------------------------------------------------------- command
 
 @train.command("cartoon")
@@ -242,8 +196,6 @@ def save_safetensors(tensors: dict[str, torch.Tensor], out: Path, metadata: dict
               help="Adversarial steps after the initialisation phase.")
 @click.option("--init-steps", type=click.IntRange(0), default=DEFAULTS["init_steps"], show_default=True,
               help="Initialisation steps (content loss only).")
-@click.option("--minutes", type=click.FloatRange(0, min_open=True), default=DEFAULTS["minutes"],
-              help="Training time budget (wall time, summed over resumes); stops early.")
 @click.option("--crop", type=click.IntRange(16), default=DEFAULTS["crop"], show_default=True,
               help="Crop size in pixels (multiple of 4); images are resized to this short side.")
 @click.option("--batch-size", type=click.IntRange(1), default=DEFAULTS["batch_size"], show_default=True)
@@ -254,14 +206,14 @@ def save_safetensors(tensors: dict[str, torch.Tensor], out: Path, metadata: dict
               show_default=True, help="Seconds between frames taken from videos.")
 @click.option("--checkpoint-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Checkpoints, resumed automatically [default: ~/.cache/oldfilm/train/cartoon/<out name>].")
-@click.option("--checkpoint-minutes", type=click.FloatRange(0, min_open=True),
-              default=DEFAULTS["checkpoint_minutes"], show_default=True)
+@click.option("--checkpoint-every", type=click.IntRange(1), default=DEFAULTS["checkpoint_every"], show_default=True,
+              help="Steps between checkpoints.")
 @click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True)
 @click.option("--device", default="auto", show_default=True,
               help="auto (a GPU when there is one), cpu, cuda, cuda:1 ...")
 @click.option("--threads", type=click.IntRange(1), default=DEFAULTS["threads"], show_default=True)
-def cartoon(style, cartoons, photos, vgg, out, steps, init_steps, minutes, crop, batch_size, lr, w_content,
-            video_every, checkpoint_dir, checkpoint_minutes, seed, device, threads):
+def cartoon(style, cartoons, photos, vgg, out, steps, init_steps, crop, batch_size, lr, w_content,
+            video_every, checkpoint_dir, checkpoint_every, seed, device, threads):
     """Train a CartoonGAN generator in the style of the frames in --cartoons.
 
     \b
@@ -282,13 +234,13 @@ def cartoon(style, cartoons, photos, vgg, out, steps, init_steps, minutes, crop,
         raise click.BadParameter(f"unknown device {device!r}", param_hint="--device") from None
     feats = ContentFeatures(load_vgg(vgg)).to(device)
     run(style=style, cartoons=cartoons, photos=photos, feats=feats, out=out, steps=steps, init_steps=init_steps,
-        minutes=minutes, crop=crop, batch_size=batch_size, lr=lr, w_content=w_content, video_every=video_every,
-        ckdir=ckdir, checkpoint_minutes=checkpoint_minutes, seed=seed, device=device)
+        crop=crop, batch_size=batch_size, lr=lr, w_content=w_content, video_every=video_every,
+        ckdir=ckdir, checkpoint_every=checkpoint_every, seed=seed, device=device)
 
 
 def run(*, style: str, cartoons: Path, photos: Path, feats: torch.nn.Module, out: Path, steps: int,
-        init_steps: int, minutes: float | None, crop: int, batch_size: int, lr: float, w_content: float,
-        video_every: float, ckdir: Path, checkpoint_minutes: float, seed: int,
+        init_steps: int, crop: int, batch_size: int, lr: float, w_content: float,
+        video_every: float, ckdir: Path, checkpoint_every: int, seed: int,
         device: torch.device | str = "cpu") -> None:
     """The training loop behind ``oldfilm train cartoon``; ``feats`` maps RGB [0, 1] to features."""
     cart = load_frames(cartoons, crop, video_every, True, "cartoon")
@@ -302,53 +254,32 @@ def run(*, style: str, cartoons: Path, photos: Path, feats: torch.nn.Module, out
     opt_d = torch.optim.Adam(D.parameters(), lr=lr, betas=(DEFAULTS["beta1"], 0.999))
     config = dict(style=style, crop=crop, batch_size=batch_size, lr=lr, w_content=w_content, seed=seed,
                   d_width=DEFAULTS["d_width"])
-    step, train_seconds = resume(ckdir, {"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d}, config)
-
-    def snapshot() -> dict:
-        return {"G": G.state_dict(), "D": D.state_dict(), "opt_g": opt_g.state_dict(),
-                "opt_d": opt_d.state_dict(), "step": step, "train_seconds": train_seconds, "config": config}
-
     total = init_steps + steps
-    budget = minutes * 60 if minutes else None
+    loop = Loop("cartoon", total, ckdir, {"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d}, config, seed=seed,
+                every=checkpoint_every)
+    loop.resume()
+
+    def step_fn(step: int, g: torch.Generator) -> dict[str, float]:
+        photo = sample(real, batch_size, crop, g)[0].to(device)
+        fake = generate(G, photo)
+        if step < init_steps:
+            parts = generator_losses(None, feats, fake, photo, w_content)
+        else:
+            cartoon_b, edged = (x.to(device) for x in sample(cart, batch_size, crop, g))
+            d_loss = discriminator_loss(D, cartoon_b, edged, fake)
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+            parts = {"D": d_loss.detach(), **generator_losses(D, feats, fake, photo, w_content)}
+        opt_g.zero_grad(set_to_none=True)
+        parts["G"].backward()
+        opt_g.step()
+        return {k: v.item() for k, v in parts.items()}
+
     G.train()
     D.train()
-    last_ckpt = t_prev = time.monotonic()
-    running: dict[str, float] = {}
-    bar = tqdm(total=total, initial=min(step, total), desc="cartoon", unit="step", dynamic_ncols=True,
-               file=sys.stderr)
-    try:
-        while step < total and not (budget and train_seconds >= budget):
-            g = torch.Generator().manual_seed(seed * 1_000_003 + step)
-            photo = sample(real, batch_size, crop, g)[0].to(device)
-            fake = generate(G, photo)
-            if step < init_steps:
-                parts = generator_losses(None, feats, fake, photo, w_content)
-            else:
-                cartoon_b, edged = (x.to(device) for x in sample(cart, batch_size, crop, g))
-                d_loss = discriminator_loss(D, cartoon_b, edged, fake)
-                opt_d.zero_grad(set_to_none=True)
-                d_loss.backward()
-                opt_d.step()
-                parts = {"D": d_loss.detach(), **generator_losses(D, feats, fake, photo, w_content)}
-            opt_g.zero_grad(set_to_none=True)
-            parts["G"].backward()
-            opt_g.step()
-            step += 1
-            now = time.monotonic()
-            train_seconds += now - t_prev
-            t_prev = now
-            for k, v in parts.items():
-                running[k] = v.item() if k not in running else 0.98 * running[k] + 0.02 * v.item()
-            bar.update(1)
-            bar.set_postfix(phase="init" if step <= init_steps else "gan",
-                            **{k: f"{v:.3f}" for k, v in running.items()})
-            if now - last_ckpt >= checkpoint_minutes * 60:
-                path = save_checkpoint(ckdir, snapshot())
-                tqdm.write(f"step {step} {train_seconds / 60:.1f} min -> {path}", file=sys.stderr)
-                last_ckpt = t_prev = time.monotonic()
-    finally:
-        bar.close()
-    save_checkpoint(ckdir, snapshot())
+    step = loop.run(step_fn)
+    train_seconds = loop.seconds
 
     meta = {"arch": "cartoongan", "style": style, "steps": step, "init_steps": min(step, init_steps),
             "adversarial_steps": max(0, step - init_steps), "training_seconds": round(train_seconds),
@@ -356,6 +287,6 @@ def run(*, style: str, cartoons: Path, photos: Path, feats: torch.nn.Module, out
             "input": "BGR in [-1, 1] (oldfilm.nets.cartoongan.cartoongan_pre)",
             "loss": f"BCE adversarial with edge-promoted negatives + {w_content:g} L1 VGG16-HED conv4_3",
             "cartoon_frames": len(cart.images), "photos": len(real.images)}
-    save_safetensors(G.state_dict(), out, meta)
+    save_safetensors({k: v.float() for k, v in G.state_dict().items()}, out, meta)
     click.echo(f"wrote {out} after {step} steps ({min(step, init_steps)} init, "
                f"{max(0, step - init_steps)} adversarial; {train_seconds / 60:.1f} min of training)")

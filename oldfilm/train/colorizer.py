@@ -23,7 +23,6 @@ gamma, contrast, blur, grain); the target chroma is always the clean photo's.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,11 +38,11 @@ from oldfilm.nets.colornet import colornet
 from oldfilm.nets.vggcolor import gamut_bins, vggcolor
 from oldfilm.ops.color import luma, rgb_to_lab
 from oldfilm.train import train
-from oldfilm.train.common import load_vgg
+from oldfilm.train.hed import load_vgg
 from oldfilm.train.loop import Loop, cosine_lr
+from oldfilm.train.media import GRAY_MODES, downscale, find_media, is_video, to_tensor, video_frames
+from oldfilm.weights import save_safetensors
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png"}
-VIDEO_EXTS = {".mp4", ".mkv"}
 AB_BIN = 10.0  # a*b* histogram bin size for the rebalancing weights (as Zhang et al.)
 AB_RANGE = 110.0
 
@@ -63,22 +62,10 @@ class Item:
     rgb: torch.Tensor  # uint8 (3, H, W)
 
 
-def find_media(root: Path) -> list[Path]:
-    exts = IMAGE_EXTS | VIDEO_EXTS
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in exts)
-
-
 def in_val_split(rel: str, fraction: float) -> bool:
     """Deterministic file-level split: the same path always lands on the same side."""
     h = int.from_bytes(hashlib.sha1(rel.encode("utf-8")).digest()[:8], "big")
     return h / 2 ** 64 < fraction
-
-
-def _downscale(im: Image.Image, max_side: int) -> Image.Image:
-    s = max_side / max(im.size)
-    if s < 1:
-        im = im.resize((max(1, round(im.width * s)), max(1, round(im.height * s))), Image.LANCZOS)
-    return im
 
 
 def load_image(path: Path, max_side: int) -> torch.Tensor | None:
@@ -89,7 +76,7 @@ def load_image(path: Path, max_side: int) -> torch.Tensor | None:
     """
     with Image.open(path) as im:
         im.draft("RGB", (max_side, max_side))
-        if im.mode in ("L", "LA", "1", "I", "I;16", "F"):
+        if im.mode in GRAY_MODES:
             return None
         if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
             im = im.convert("RGBA")
@@ -99,33 +86,14 @@ def load_image(path: Path, max_side: int) -> torch.Tensor | None:
             im = im.crop(bbox)
             bg = Image.new("RGBA", im.size, (128, 128, 128, 255))
             im = Image.alpha_composite(bg, im)
-        im = _downscale(im.convert("RGB"), max_side)
-        return torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1).contiguous()
-
-
-def video_frames(path: Path, fps: float, max_side: int) -> list[tuple[float, torch.Tensor]]:
-    """Frames sampled at ``fps`` through an ffmpeg rawvideo pipe: [(time_s, uint8 (3,H,W)), ...]."""
-    import imageio_ffmpeg
-
-    gen = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24", output_params=["-vf", f"fps={fps}"])
-    meta = next(gen)
-    w, h = meta["size"]
-    out = []
-    try:
-        for i, buf in enumerate(gen):
-            arr = np.frombuffer(buf, np.uint8).reshape(h, w, 3)
-            im = _downscale(Image.fromarray(arr), max_side)
-            out.append((i / fps, torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1).contiguous()))
-    finally:
-        gen.close()
-    return out
+        return to_tensor(downscale(im.convert("RGB"), max_side))
 
 
 def load_items(paths: list[tuple[Path, str]], max_side: int, video_fps: float) -> tuple[list[Item], int]:
     items, skipped = [], 0
     for path, rel in tqdm(paths, desc="loading", unit="file", leave=False):
-        if path.suffix.lower() in VIDEO_EXTS:
-            items += [Item(f"{rel}#t={t:g}", x) for t, x in video_frames(path, video_fps, max_side)]
+        if is_video(path):
+            items += [Item(f"{rel}#t={t:g}", x) for t, x in video_frames(path, fps=video_fps, max_side=max_side)]
             continue
         rgb = load_image(path, max_side)
         if rgb is None:
@@ -315,14 +283,8 @@ def format_metrics(name: str, m: dict[str, float]) -> str:
 def save_weights(model: torch.nn.Module, out: Path, metadata: dict[str, str]) -> None:
     """Safetensors with ``metadata``; a frozen VGG16 trunk is stored as float16 (it is loaded
     back into float32)."""
-    from safetensors.torch import save_file
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {k: (v.half() if k.startswith("trunk.") else v).detach().contiguous().clone()
-               for k, v in model.state_dict().items()}
-    tmp = out.with_name(out.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={k: str(v) for k, v in metadata.items()})
-    os.replace(tmp, out)
+    save_safetensors({k: (v.half() if k.startswith("trunk.") else v) for k, v in model.state_dict().items()},
+                     out, metadata)
 
 
 # ----------------------------------------------------------------------------- command

