@@ -1,23 +1,68 @@
 """Colorizer quality: ΔE2000 and colourfulness against colour truths, the numbers of the model cards.
 
-    python bench/colorizers.py --data /work/data/colorizer --clips bikes.mp4 carphone_pristine.mp4 \\
-        --models vggcolor-v1 colornet-v1 [--grid]
+    python bench/colorizers.py --data /work/data/colorizer --clips /work/data/val/bikes.mp4 \\
+        --models vggcolor-v2 vggcolor-v1 [--grid] [--speed]
 
 Sets: the held-out validation split of ``--data`` (the same file-level split as
-``oldfilm train colorizer --val-fraction 0.15``), reported as photos and cut-outs (tuxpaint/), and
-each clip at 1 frame/s. Each model runs at its registry render size on the truth's L*, like
-``oldfilm train colorizer``'s evaluation. ``--grid``: for models with an annealed-mean decoder
-(vggcolor), also every temperature × gain of the decode table.
+``oldfilm train colorizer --val-fraction 0.15``), reported as photos, paintings (wesnoth/) and
+cut-outs (tuxpaint/), and each clip at 1 frame/s. Every picture goes through the Colorize stage as
+``oldfilm colorize`` runs it (the gray film in, render size, highlight mask, the film's luma kept;
+``oldfilm.train.colorizer.evaluate``). ``--grid``: for vggcolor models, also a grid of
+temperature x gain x calibration (the expected-error confidence rule; 0 = off). ``--speed``: the
+Colorize stage's time per 640x480 frame for each model, alternated in one run, as a ratio to the
+first model.
 """
 from __future__ import annotations
 
 import argparse
+import platform
+import time
 from pathlib import Path
 
 import torch
 
 from oldfilm import weights
 from oldfilm.train.colorizer import _collect, evaluate, in_val_split, load_items
+
+SETS = {"photos": lambda rel: not rel.startswith(("tuxpaint", "wesnoth")),
+        "paintings": lambda rel: rel.startswith("wesnoth"), "cut-outs": lambda rel: rel.startswith("tuxpaint")}
+GRID = [(t, g, c) for t in (0.6, 1.0) for g in (1.0, 0.8, 0.6) for c in (0.0, 1.0, 2.0, 3.0)]
+
+
+class CachedLogits(torch.nn.Module):
+    """A vggcolor net whose colour-class logits are computed once per input (for decode grids)."""
+
+    def __init__(self, net: torch.nn.Module):
+        super().__init__()
+        self.net, self.store = net, {}
+
+    def forward(self, L: torch.Tensor) -> torch.Tensor:
+        key = (tuple(L.shape), round(L.double().sum().item(), 3))
+        if key not in self.store:
+            self.store[key] = self.net.logits(L)
+        return self.net.chroma(self.store[key], L.shape[-2:])
+
+
+def speed(names: list[str], reps: int = 6) -> None:
+    from oldfilm.stages.colorize import Colorize
+
+    stages = {n: Colorize(n) for n in names}
+    frames = torch.rand(8, 3, 480, 640)
+    times = {n: [] for n in names}
+    with torch.inference_mode():
+        for s in stages.values():
+            s.colorize(frames[:1])   # warm-up (and any one-time table)
+        for _ in range(reps):
+            for n, s in stages.items():
+                t0 = time.perf_counter()
+                s.colorize(frames)
+                times[n].append((time.perf_counter() - t0) / len(frames))
+    base = sorted(times[names[0]])[reps // 2]
+    print(f"Colorize at 640x480, batch 8, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
+          f"bf16 {torch.backends.mkldnn.is_available() and 'avx512_bf16' in open('/proc/cpuinfo').read()}:")
+    for n, ts in times.items():
+        med = sorted(ts)[reps // 2]
+        print(f"  {n}: {1000 * med:.0f} ms/frame (median of {reps}), {med / base:.2f}x {names[0]}")
 
 
 def main() -> None:
@@ -26,12 +71,15 @@ def main() -> None:
     ap.add_argument("--clips", type=Path, nargs="*", default=[])
     ap.add_argument("--models", nargs="+", default=[weights.default("colorize")])
     ap.add_argument("--grid", action="store_true")
+    ap.add_argument("--speed", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.speed:
+        speed(args.models)
+        return
     split = [f for f in _collect((args.data,)) if in_val_split(f[1], 0.15)]
-    sets = {"photos": load_items([f for f in split if not f[1].startswith("tuxpaint")], 384, 1.0)[0],
-            "cut-outs": load_items([f for f in split if f[1].startswith("tuxpaint")], 384, 1.0)[0]}
+    sets = {k: load_items([f for f in split if keep(f[1])], 384, 1.0)[0] for k, keep in SETS.items()}
     for clip in args.clips:
         sets[clip.stem] = load_items([(clip, clip.name)], 384, 1.0)[0]
     print("| model | decode | " + " | ".join(f"{k} ({len(v)})" for k, v in sets.items()) + " |")
@@ -40,22 +88,21 @@ def main() -> None:
     for name in args.models:
         net = weights.load(name)
         size = weights.get(name).defaults.get("render_size", 256)
-        grid = [(None, None)]
-        if args.grid and hasattr(net, "temperature"):
-            grid += [(t, g) for t in (1.0, 0.8, 0.6, 0.45) for g in (1.0, 0.8, 0.6)]
-        keep = (getattr(net, "temperature", None), getattr(net, "gain", None))
-        for t, g in grid:
-            if t is not None:
-                net.temperature, net.gain = t, g
+        grid = [None] + (GRID if args.grid and hasattr(net, "calibration") else [])
+        keep = {k: getattr(net, k) for k in ("temperature", "gain", "calibration") if hasattr(net, k)}
+        model = CachedLogits(net) if len(grid) > 1 else net
+        for point in grid:
+            if point is not None:
+                net.temperature, net.gain, net.calibration = point
             cells = []
             for k, items in sets.items():
-                m = evaluate(net, items, size)
+                m = evaluate(model, items, size)
                 gray[k] = (m["de2000_gray"], m["colourfulness_true"])
-                cells.append(f"{m['de2000']:.2f} / {m['colourfulness']:.1f}")
-            label = "as shipped" if t is None else f"T {t:g}, gain {g:g}"
+                cells.append(f"{m['de2000']:.2f} ({m['de2000'] / m['de2000_gray']:.2f}x) / {m['colourfulness']:.1f}")
+            label = "as shipped" if point is None else "T {:g}, gain {:g}, calibration {:g}".format(*point)
             print(f"| {name} | {label} | " + " | ".join(cells) + " |", flush=True)
-        if keep[0] is not None:
-            net.temperature, net.gain = keep
+        for k, v in keep.items():
+            setattr(net, k, v)
     print("| gray input (baseline) / truth colourfulness | | "
           + " | ".join(f"{d:.2f} / {c:.1f}" for d, c in gray.values()) + " |")
 

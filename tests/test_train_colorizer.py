@@ -97,7 +97,7 @@ def test_train_vggcolor_keeps_the_trunk_frozen(image_dir, tmp_path):
     result = _run(["colorizer", "--data", str(image_dir), "--out", str(out), "--vgg", str(tmp_path / "vgg.safetensors"),
                    "--checkpoint-dir", str(tmp_path / "ck"), "--batch-size", "2", "--crop", "32", "--width", "8",
                    "--max-side", "48", "--val-fraction", "0.3", "--render-size", "32", "--threads", "1",
-                   "--steps", "3", "--temperature", "0.45", "--gain", "0.7", "--precision", "fp32", "--checkpoint-every", "2"])
+                   "--steps", "3", "--temperature", "0.45", "--gain", "0.7", "--precision", "fp32", "--checkpoint-every", "2", "--decode-table"])
     assert "val split at temperature 0.45, gain 0.6" in result.output
     sd = load_file(str(out))
     with safe_open(str(out), "pt") as f:
@@ -142,3 +142,21 @@ def test_regression_variant_predicts_ab_directly():
     with torch.no_grad():
         ab = reg(torch.full((1, 1, 32, 48), 50.0))
     assert ab.shape == (1, 2, 32, 48) and ab.abs().max() <= 110
+
+
+def test_colour_only_where_confident():
+    """The expected-CIEDE2000 rule keeps a sure colour and leaves a torn pixel near gray."""
+    model = vggcolor(width=8, temperature=1.0, gain=1.0, calibration=1.0)
+    c = model.centres
+    red = int(((c - torch.tensor([60.0, 40.0])) ** 2).sum(1).argmin())
+    green = int(((c - torch.tensor([-60.0, 40.0])) ** 2).sum(1).argmin())
+    logits = torch.full((1, 266, 1, 2), -30.0)
+    logits[0, red, 0, 0] = 10.0                            # pixel 0: sure it is red
+    logits[0, red, 0, 1] = logits[0, green, 0, 1] = 10.0   # pixel 1: red or green, half each
+    ab = model.decode(logits)                              # ... whose mean is a yellow neither of them
+    scale = model.safest_scale(logits, ab).flatten()
+    assert scale[0] == 1.0 and scale[1] <= 0.2
+    out = model.chroma(logits, (1, 2))
+    assert torch.allclose(out[0, :, 0, 0], c[red], atol=1e-3) and out[0, :, 0, 1].norm() < 0.21 * ab[0, :, 0, 1].norm()
+    model.calibration = 0.0                                # off: the annealed mean as before
+    assert torch.allclose(model.chroma(logits, (1, 2)), ab, atol=1e-5)

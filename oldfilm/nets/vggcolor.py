@@ -29,7 +29,7 @@ from .vgg16 import VGG16
 
 AB_BIN = 10.0
 SCALES = torch.tensor([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])   # candidate chroma scales of the expected-error rule
-TABLE_RANGE, TABLE_STEP = 110.0, 2.0                    # its a*b* look-up grid
+TABLE_RANGE, TABLE_STEP = 110.0, 4.0                    # its a*b* look-up grid
 
 
 def gamut_bins(step: float = AB_BIN) -> torch.Tensor:
@@ -56,7 +56,6 @@ class VGGColor(nn.Module):
         self.temperature, self.gain = temperature, gain
         self.sure, self.unsure = sure, unsure   # confidence ramp on the colour spread (off when unsure <= sure)
         self.calibration = calibration          # temperature of the expected-error rule (0: off)
-        self._table: torch.Tensor | None = None
         w = width
         self.lat5 = nn.Conv2d(512, 2 * w, 1)
         self.glob = nn.Linear(512, 2 * w)
@@ -123,13 +122,12 @@ class VGGColor(nn.Module):
         """Per pixel, the chroma scale s in SCALES whose colour s * ab has the least expected
         CIEDE2000 under the model's own colour distribution (softened by ``calibration``): a pixel
         whose distribution straddles far-apart hues is left gray (s = 0 is a candidate)."""
-        if self._table is None or self._table.device != logits.device:
-            self._table = _de2000_table(self.centres.float().cpu()).to(logits.device)
+        table = _de2000_table(self.centres, logits.device)
         p = torch.softmax(logits.float() / self.calibration, 1)                         # (B, Q, h, w)
-        n = self._table.shape[0]
+        n = table.shape[0]
         cand = SCALES.to(ab.device).view(1, -1, 1, 1, 1) * ab[:, None]                  # (B, K, 2, h, w)
         idx = ((cand + TABLE_RANGE) / TABLE_STEP).round().long().clamp(0, n - 1)
-        d = self._table[idx[:, :, 0], idx[:, :, 1]]                                     # (B, K, h, w, Q)
+        d = table[idx[:, :, 0], idx[:, :, 1]]                                           # (B, K, h, w, Q)
         expected = torch.einsum("bkhwq,bqhw->bkhw", d, p)
         return SCALES.to(ab.device)[expected.argmin(1)][:, None]
 
@@ -144,17 +142,25 @@ class VGGColor(nn.Module):
         return self.chroma(self.logits(L), L.shape[-2:])
 
 
-def _de2000_table(centres: torch.Tensor) -> torch.Tensor:
+_TABLES: dict[str, torch.Tensor] = {}
+
+
+def _de2000_table(centres: torch.Tensor, device: torch.device) -> torch.Tensor:
     """CIEDE2000 (n, n, Q) between every a*b* point of a TABLE_STEP grid and each colour centre, at
-    equal lightness (then CIEDE2000 does not depend on L*)."""
+    equal lightness (then CIEDE2000 does not depend on L*); made once per process and device."""
+    if str(device) in _TABLES:
+        return _TABLES[str(device)]
     from ..metrics import delta_e2000
 
+    centres = centres.detach().float().cpu()
     g = torch.arange(-TABLE_RANGE, TABLE_RANGE + 1e-6, TABLE_STEP)
     a, b = torch.meshgrid(g, g, indexing="ij")
     n, q = len(g), len(centres)
     x = torch.stack([torch.full_like(a, 50.0), a, b]).reshape(3, -1, 1).expand(3, -1, q)
     c = torch.cat([torch.full((q, 1), 50.0), centres], 1).T[:, None, :].expand(3, n * n, q)
-    return delta_e2000(x, c).reshape(n, n, q)
+    with torch.inference_mode(False), torch.no_grad():
+        _TABLES[str(device)] = delta_e2000(x, c).reshape(n, n, q).to(device)
+    return _TABLES[str(device)]
 
 
 def vggcolor(*, width: int = 128, bins: int = 266, temperature: float = 0.6, gain: float = 1.0,

@@ -50,7 +50,7 @@ AB_RANGE = 110.0
 DEFAULTS = dict(
     arch="vggcolor", steps=4000, batch_size=16, crop=176, seed=0, val_fraction=0.15, lr=1e-3,
     width=None, ab_scale=110.0, max_side=384, min_scale=0.45, video_fps=1.0, rebalance=1.0,
-    render_size=192, temperature=0.6, gain=0.6, checkpoint_every=250, threads=2, precision="auto",
+    render_size=192, temperature=0.6, gain=0.6, calibration=0.0, checkpoint_every=250, threads=2, precision="auto",
 )
 
 
@@ -234,7 +234,8 @@ def class_loss(logits: torch.Tensor, ab: torch.Tensor, centres: torch.Tensor, bi
 # ----------------------------------------------------------------------------- evaluation
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, items: list[Item], render_size: int) -> dict[str, float]:
+def evaluate(model: torch.nn.Module, items: list[Item], render_size: int,
+             rows: list[list[float]] | None = None) -> dict[str, float]:
     """Mean over images of mean CIEDE2000 against the truth (of the colorized film and of the gray
     film itself, the baseline) and colourfulness. The gray film (the truth's Y') goes through the
     :class:`~oldfilm.stages.colorize.Colorize` stage exactly as ``oldfilm colorize`` runs it: render
@@ -243,7 +244,7 @@ def evaluate(model: torch.nn.Module, items: list[Item], render_size: int) -> dic
 
     was_training = model.training
     stage = Colorize(net=model.eval(), render_size=render_size)
-    rows = []
+    rows = [] if rows is None else rows
     for it in items:
         rgb = it.rgb.float().div(255).unsqueeze(0)
         gray = luma(rgb).expand(-1, 3, -1, -1)
@@ -263,11 +264,12 @@ def _summary(rows: list[list[float]]) -> dict[str, float]:
             "colourfulness": float(m[2]), "colourfulness_true": float(m[3])}
 
 
-def evaluate_by_folder(model: torch.nn.Module, items: list[Item], render_size: int) -> dict[str, dict[str, float]]:
-    groups: dict[str, list[Item]] = {}
-    for it in items:
-        groups.setdefault(_folder(it.name), []).append(it)
-    return {f: evaluate(model, g, render_size) for f, g in sorted(groups.items())}
+def by_folder(items: list[Item], rows: list[list[float]]) -> dict[str, dict[str, float]]:
+    """``evaluate(..., rows=rows)``'s per-image rows summarised per top-level folder."""
+    groups: dict[str, list[list[float]]] = {}
+    for it, row in zip(items, rows):
+        groups.setdefault(_folder(it.name), []).append(row)
+    return {f: _summary(g) for f, g in sorted(groups.items())}
 
 
 def format_metrics(name: str, m: dict[str, float]) -> str:
@@ -349,7 +351,11 @@ def decode_table(model: torch.nn.Module, items: list[Item], render_size: int) ->
               help="VGG16 trunk from `oldfilm train convert-hed` (needed by --arch vggcolor).")
 @click.option("--val", "val_dirs", type=click.Path(exists=True, file_okay=False, path_type=Path),
               multiple=True, help="Extra validation folder, never trained on (repeatable).")
-@click.option("--steps", type=click.IntRange(1), default=DEFAULTS["steps"], show_default=True)
+@click.option("--steps", type=click.IntRange(1), default=DEFAULTS["steps"], show_default=True,
+              help="The run's budget (the learning-rate schedule spans it).")
+@click.option("--stop-after", type=click.IntRange(1), default=None,
+              help="End this invocation at this step (a point of the --steps schedule; run again without "
+                   "it to go on).")
 @click.option("--batch-size", type=click.IntRange(1), default=DEFAULTS["batch_size"], show_default=True)
 @click.option("--crop", type=click.IntRange(16), default=DEFAULTS["crop"], show_default=True,
               help="Training crop size in pixels (multiple of 16).")
@@ -374,6 +380,10 @@ def decode_table(model: torch.nn.Module, items: list[Item], render_size: int) ->
               help="Chroma gain stored in a vggcolor model: the decoded a*b* are scaled by it. The default "
                    "was chosen on the validation split: the lowest ΔE2000 that keeps photos' colourfulness "
                    "above half the truth's (see models/vggcolor-v1.md).")
+@click.option("--calibration", type=click.FloatRange(0), default=DEFAULTS["calibration"], show_default=True,
+              help="Colour only where confident, stored in a vggcolor model: per pixel, the chroma scale "
+                   "(0, 0.2 ... 1) with the least expected CIEDE2000 under the model's colour distribution "
+                   "softened by this temperature (0: off). Chosen on the validation split (models/vggcolor-v2.md).")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default=DEFAULTS["precision"],
               show_default=True, help="Forward pass precision on the CPU. auto: bf16 where the CPU supports it.")
 @click.option("--checkpoint-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -385,11 +395,13 @@ def decode_table(model: torch.nn.Module, items: list[Item], render_size: int) ->
                    "e.g. models/vggcolor-v1.safetensors.")
 @click.option("--balance-folders/--no-balance-folders", default=True, show_default=True,
               help="Give each top-level folder of --data an equal share of the training crops.")
+@click.option("--decode-table", "table", is_flag=True,
+              help="At the end, also print the validation split at 12 temperatures x gains (slow on a CPU).")
 @click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True)
 @click.option("--threads", type=click.IntRange(1), default=DEFAULTS["threads"], show_default=True)
-def colorizer(data, out, arch, head, vgg, val_dirs, steps, batch_size, crop, lr, width, max_side, min_scale,
-              video_fps, val_fraction, rebalance, render_size, temperature, gain, precision, checkpoint_dir,
-              checkpoint_every, init, balance_folders, seed, threads):
+def colorizer(data, out, arch, head, vgg, val_dirs, steps, stop_after, batch_size, crop, lr, width, max_side,
+              min_scale, video_fps, val_fraction, rebalance, render_size, temperature, gain, calibration, precision,
+              checkpoint_dir, checkpoint_every, init, balance_folders, table, seed, threads):
     """Train a colorizer (L* -> a*b*) on colour images and videos.
 
     \b
@@ -429,6 +441,8 @@ def colorizer(data, out, arch, head, vgg, val_dirs, steps, batch_size, crop, lr,
 
     torch.manual_seed(seed)
     model = build_model(arch, width, vgg, temperature, head, gain, init)
+    if arch == "vggcolor":
+        model.calibration = calibration
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     loop = Loop("colorizer", steps, ckdir, {"model": model, "opt": opt}, config, ("arch", "head", "width"),
                 seed=seed, lr={"opt": cosine_lr(lr, steps)}, every=checkpoint_every)
@@ -444,13 +458,14 @@ def colorizer(data, out, arch, head, vgg, val_dirs, steps, batch_size, crop, lr,
         return {"loss": loss.item()}
 
     model.train()
-    loop.run(step_fn, lambda _s: format_metrics("val split", evaluate(model, val_items, render_size)))
+    loop.run(step_fn, lambda _s: format_metrics("val split", evaluate(model, val_items, render_size)), stop_after)
     step, train_seconds = loop.step, loop.seconds
 
     model.eval()
-    for (t, g), m in decode_table(model, val_items, render_size).items():
+    for (t, g), m in (decode_table(model, val_items, render_size) if table else {}).items():
         click.echo(format_metrics(f"val split at temperature {t:g}, gain {g:g}", m))
-    metrics = {"val_split": evaluate(model, val_items, render_size),
+    split_rows: list[list[float]] = []
+    metrics = {"val_split": evaluate(model, val_items, render_size, split_rows),
                "val_dir": evaluate(model, extra_val, render_size)}
     loss_name = "soft-encoded cross-entropy" if len(getattr(model, "centres", ())) else "smooth-L1"
     meta = {"arch": arch, "width": width, "render_size": render_size,
@@ -458,7 +473,8 @@ def colorizer(data, out, arch, head, vgg, val_dirs, steps, batch_size, crop, lr,
             "batch_size": batch_size, "seed": seed,
             "loss": loss_name if rebalance >= 1 else f"{loss_name}, colour-rebalanced (lambda={rebalance})",
             "train_items": len(items)}
-    meta.update({"temperature": temperature, "gain": gain, "bins": len(model.centres)} if arch == "vggcolor"
+    meta.update({"temperature": temperature, "gain": gain, "calibration": calibration, "bins": len(model.centres)}
+                if arch == "vggcolor"
                 else {"ab_scale": config["ab_scale"]})
     for name, m in metrics.items():
         for k, v in m.items():
@@ -466,7 +482,7 @@ def colorizer(data, out, arch, head, vgg, val_dirs, steps, batch_size, crop, lr,
     save_weights(model, out, meta)
     click.echo(f"wrote {out} after {step} steps ({train_seconds / 60:.1f} min of training)")
     click.echo(format_metrics("validation split", metrics["val_split"]))
-    for folder, m in evaluate_by_folder(model, val_items, render_size).items():
+    for folder, m in by_folder(val_items, split_rows).items():
         click.echo("  " + format_metrics(folder, m))
     if val_dirs:
         click.echo(format_metrics("--val " + " ".join(map(str, val_dirs)), metrics["val_dir"]))

@@ -93,7 +93,7 @@ class Loop:
             on_checkpoint: Callable[[int], str] | None = None, stop: int | None = None) -> int:
         """Run from the current step to ``stop`` (default: the budget); checkpoint on the way, at the
         end and on Ctrl-C (then re-raise). ``on_checkpoint(step)`` may return a line to print."""
-        stop = min(stop or self.steps, self.steps)
+        stop = min(stop or self.steps, self.steps)   # stop: end early at this step, on the same schedule
         running: dict[str, float] = {}
         bar = tqdm(total=self.steps, initial=self.step, desc=self.name, unit="step", dynamic_ncols=True,
                    file=sys.stderr)
