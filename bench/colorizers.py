@@ -87,7 +87,7 @@ def main() -> None:
     gray = {}
     for name in args.models:
         net = weights.load(name)
-        size = weights.get(name).defaults.get("render_size", 256)
+        size = weights.get(name).transforms.render_size
         grid = [None] + (GRID if args.grid and hasattr(net, "calibration") else [])
         keep = {k: getattr(net, k) for k in ("temperature", "gain", "calibration") if hasattr(net, k)}
         model = CachedLogits(net) if len(grid) > 1 else net

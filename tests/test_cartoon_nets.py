@@ -18,9 +18,10 @@ from conftest import ff
 
 from oldfilm import weights
 from oldfilm.errors import BadInput, WeightsError
-from oldfilm.nets.animegan import animegan2, animegan_apply, animegan_post, animegan_pre, convert_animegan
+from oldfilm.nets.animegan import (AnimeGANTransforms, animegan2, animegan_apply, animegan_post, animegan_pre,
+                                   convert_animegan)
 from oldfilm.nets.cartoon_disc import cartoon_discriminator
-from oldfilm.nets.cartoongan import (cartoongan, cartoongan_apply, cartoongan_post, cartoongan_pre,
+from oldfilm.nets.cartoongan import (CartoonGANTransforms, cartoongan, cartoongan_apply, cartoongan_post, cartoongan_pre,
                                      convert_cartoongan, public_resize_shape)
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -274,10 +275,10 @@ def test_registry_entries():
     for style in ("hayao", "hosoda", "paprika", "shinkai"):
         e = weights.get(f"cartoongan-{style}")
         assert e.task == "cartoonize" and e.builder is cartoongan and e.license == "MIT"
-        assert e.defaults == {"long_side": 450, "colour": "bgr"} and e.file == f"cartoongan-{style}.safetensors"
+        assert e.transforms == CartoonGANTransforms(long_side=450) and e.file == f"cartoongan-{style}.safetensors"
     for name in ("paprika", "face_paint_512_v2", "celeba_distill", "face_paint_512_v1"):
         e = weights.get(f"animegan2-{name}")
-        assert e.task == "cartoonize" and e.builder is animegan2 and e.defaults == {"colour": "rgb"}
+        assert e.task == "cartoonize" and e.builder is animegan2 and e.transforms == AnimeGANTransforms(size_multiple=4)
 
 
 # ----------------------------------------------------------------------------- (e) training

@@ -3,6 +3,7 @@ this repository, stored as a golden fixture), safe conversion of fastai saves, i
 ``oldfilm colorize --model deoldify-*`` on a tiny clip."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -120,9 +121,10 @@ def test_output_equals_the_public_code(states, variant):
     want = load_file(GOLDEN)[BACKBONE[variant]]
     net = deoldify(variant=variant, square=False, weights=states[BACKBONE[variant]]).eval()
     x = golden_input()
+    t = dataclasses.replace(weights.get(f"deoldify-{variant}").transforms, render_size=64)   # 48x64: no resize
     with torch.inference_mode():
-        rgb = net.colorize_rgb(x)
-        ab = net(rgb_to_lab(x)[:, :1])
+        rgb = net(x)
+        ab = t.post(net(t.pre(x)), x)   # the stage's path: the frame's luma in, a*b* out
     assert want.std() > 0.01 and (want - want.mean((2, 3), keepdim=True)).abs().max() > 0.02   # not a flat output
     torch.testing.assert_close(rgb, want, atol=2e-5, rtol=0)
     torch.testing.assert_close(ab, rgb_to_lab(want)[:, 1:], atol=2e-3, rtol=0)
@@ -133,9 +135,9 @@ def test_square_stretch_is_deoldify_s(states):
     net = deoldify(variant="artistic", weights=states["resnet34"]).eval()
     x = golden_input()
     with torch.inference_mode():
-        got = net.colorize_rgb(x)
+        got = net(x)
         net.square = False
-        sq = net.colorize_rgb(F.interpolate(x, size=(64, 64), mode="bilinear", align_corners=False))
+        sq = net(F.interpolate(x, size=(64, 64), mode="bilinear", align_corners=False))
     assert got.shape == x.shape
     torch.testing.assert_close(got, F.interpolate(sq, size=(48, 64), mode="bilinear", align_corners=False).clamp(0, 1))
 
@@ -219,6 +221,6 @@ def test_registry_entries():
                                   ("artistic", "ColorizeArtistic_gen.pth", 35)):
         e = weights.get(f"deoldify-{variant}")
         assert e.task == "colorize" and e.builder is deoldify and e.config == {"variant": variant}
-        assert e.file == f"deoldify-{variant}.safetensors" and e.defaults == {"render_size": factor * 16}
+        assert e.file == f"deoldify-{variant}.safetensors" and e.transforms.render_size == factor * 16
         assert file in e.source and f"oldfilm models import deoldify-{variant} {file}" in e.source
         assert e.url.startswith("https://") and file in e.url and "MIT" in e.license

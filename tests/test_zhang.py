@@ -14,6 +14,7 @@ from safetensors import safe_open
 
 from oldfilm import weights
 from oldfilm.errors import WeightsError
+from oldfilm.nets.transforms import Lightness
 from oldfilm.nets.zhang import convert_eccv16, convert_siggraph17, eccv16, siggraph17
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -194,7 +195,7 @@ def test_import_command_then_colorize(tmp_path):
     for k, v in stage.net.state_dict().items():
         assert torch.equal(v, sd[k])
     assert stage.render_size == 256
-    stage.render_size = 32                                       # small and fast
+    stage.transforms = Lightness(render_size=32)                 # small and fast
     torch.manual_seed(0)
     gray = torch.rand(1, 1, 24, 40).expand(-1, 3, -1, -1)
     with torch.no_grad():
@@ -208,6 +209,6 @@ def test_registry_entries():
                                    ("zhang-siggraph17", siggraph17, convert_siggraph17)):
         e = weights.get(name)
         assert e.task == "colorize" and e.builder is builder and e.convert is convert
-        assert e.license == "BSD-2-Clause" and e.defaults == {"render_size": 256}
+        assert e.license == "BSD-2-Clause" and e.transforms == Lightness(render_size=256)
         assert e.file == f"{name}.safetensors" and e.url.startswith("https://colorizers.s3.us-east-2.amazonaws.com/")
         assert f"oldfilm models import {name} " in e.source and e.config == {}

@@ -31,13 +31,16 @@ Colours: RGB in [-1, 1] in (2x - 1), tanh RGB out, clipped to [-1, 1] and mapped
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..weights import ModelEntry
 from .public import load_public_state
+from .transforms import Transforms, resize_like
 
 
 class ConvNormLReLU(nn.Sequential):
@@ -129,3 +132,30 @@ def convert_animegan(path: str | Path) -> dict[str, torch.Tensor]:
     state = load_public_state(path, net.state_dict(), "AnimeGANv2")
     net.load_state_dict(state, strict=True)
     return state
+
+
+@dataclass(frozen=True)
+class AnimeGANTransforms(Transforms):
+    """RGB in [-1, 1] at the frames' size cut to multiples of ``size_multiple`` (area resize; the
+    public output then has the input's size), and back to RGB in [0, 1] at the frames' size."""
+
+    size_multiple: int = 4
+
+    def pre(self, rgb: torch.Tensor) -> torch.Tensor:
+        h, w = rgb.shape[-2:]
+        m = self.size_multiple
+        return animegan_pre(F.interpolate(rgb, size=(max(8, h // m * m), max(8, w // m * m)), mode="area"))
+
+    def post(self, out: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
+        return resize_like(animegan_post(out), rgb)
+
+
+# `oldfilm models pull NAME`, or `oldfilm models import NAME FILE`
+MODELS = [ModelEntry(
+    name=f"animegan2-{name}", task="cartoonize", builder=animegan2,
+    file=f"animegan2-{name}.safetensors", license="MIT",
+    source=f"https://github.com/bryandlee/animegan2-pytorch ({name}.pt from its weights/ folder, "
+    f"AnimeGANv2 by Chen et al.; install with `oldfilm models import animegan2-{name} {name}.pt`)",
+    transforms=AnimeGANTransforms(), convert=convert_animegan,
+    url=f"https://github.com/bryandlee/animegan2-pytorch/raw/main/weights/{name}.pt",
+) for name in ("paprika", "face_paint_512_v2", "celeba_distill", "face_paint_512_v1")]

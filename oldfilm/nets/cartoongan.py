@@ -31,13 +31,16 @@ the output is 4*ceil(H/4) x 4*ceil(W/4). The output's top-left H x W is aligned 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..weights import ModelEntry
 from .public import load_public_state
+from .transforms import Transforms, resize_like
 
 RES_BLOCKS = tuple(range(4, 12))      # conv04_* .. conv11_*
 PUBLIC_LONG_SIDE = 450
@@ -143,3 +146,30 @@ def convert_cartoongan(path: str | Path) -> dict[str, torch.Tensor]:
     state = load_public_state(path, net.state_dict(), "CartoonGAN")
     net.load_state_dict(state, strict=True)
     return state
+
+
+@dataclass(frozen=True)
+class CartoonGANTransforms(Transforms):
+    """The public test.py's: resized (bicubic) to a long side of ``long_side``, BGR in [-1, 1]; the
+    output cropped, back to RGB in [0, 1] and to the frames' size."""
+
+    long_side: int = PUBLIC_LONG_SIDE
+
+    def pre(self, rgb: torch.Tensor) -> torch.Tensor:
+        size = public_resize_shape(*rgb.shape[-2:], self.long_side)
+        return cartoongan_pre(F.interpolate(rgb, size=size, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1))
+
+    def post(self, out: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
+        return resize_like(cartoongan_post(out, public_resize_shape(*rgb.shape[-2:], self.long_side)), rgb)
+
+
+# `oldfilm models pull NAME`, or `oldfilm models import NAME FILE`
+MODELS = [ModelEntry(
+    name=f"cartoongan-{style.lower()}", task="cartoonize", builder=cartoongan,
+    file=f"cartoongan-{style.lower()}.safetensors", license="MIT",
+    source=f"https://github.com/Yijunmaverick/CartoonGAN-Test-Pytorch-Torch ({style}_net_G_float.pth "
+    f"from pretrained_model/download_pth.sh, Chen et al. 2018; install with "
+    f"`oldfilm models import cartoongan-{style.lower()} {style}_net_G_float.pth`)",
+    transforms=CartoonGANTransforms(), convert=convert_cartoongan,
+    url=f"http://vllab1.ucmerced.edu/~yli62/CartoonGAN/pytorch_pth/{style}_net_G_float.pth",
+) for style in ("Hayao", "Hosoda", "Paprika", "Shinkai")]

@@ -9,6 +9,9 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from ..weights import ModelEntry
+from .transforms import Lightness
+
 
 def _block(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
     return nn.Sequential(
@@ -54,3 +57,11 @@ class ColorNet(nn.Module):
 
 def colornet(*, width: int = 16, ab_scale: float = 110.0) -> ColorNet:
     return ColorNet(width=width, ab_scale=ab_scale)
+
+
+MODELS = [ModelEntry(
+    name="colornet-v1", task="colorize", builder=colornet, file="colornet-v1.safetensors",
+    license="GPL-2.0-or-later (trained on GPL-2+ and CC-BY-SA images; see its card)",
+    source="trained by `oldfilm train colorizer` (see its model card)",
+    config={"width": 16, "ab_scale": 110.0}, transforms=Lightness(render_size=256),
+)]

