@@ -11,6 +11,7 @@ from safetensors.torch import save_file
 
 from oldfilm import weights
 from oldfilm.cli import cli
+from oldfilm.nets.transforms import Lightness, Transforms
 
 
 def run(*args):
@@ -32,8 +33,43 @@ def test_every_entry_is_complete_and_stays_in_its_folder():
         assert entry.file.endswith(".safetensors")
         if entry.url:
             assert entry.convert is not None or entry.url.endswith(".safetensors")
+        if entry.task in ("colorize", "cartoonize"):   # the stages run the entry's transforms
+            assert isinstance(entry.transforms, Transforms)
     with pytest.raises(ValueError, match="twice"):
         weights.register(weights.get("colornet-v1"))
+    assert weights.default("colorize") in weights.REGISTRY
+
+
+def test_adding_a_model_is_a_net_and_an_entry(tmp_path, monkeypatch):
+    """A colorizer with its own conventions (gray RGB in, a fixed a*b* out) runs in the colorize
+    stage through its entry's transforms alone: the stage never asks which family it is."""
+    from oldfilm.ops.color import rgb_to_lab
+    from oldfilm.stages.colorize import Colorize
+
+    class Tint(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ab = torch.nn.Parameter(torch.tensor([20.0, 30.0]))
+
+        def forward(self, gray_rgb):
+            return self.ab.view(1, 2, 1, 1).expand(len(gray_rgb), 2, *gray_rgb.shape[-2:])
+
+    @dataclasses.dataclass(frozen=True)
+    class GrayRGB(Lightness):
+        def pre(self, rgb):
+            return self.gray(rgb).expand(-1, 3, -1, -1)
+
+    entry = weights.ModelEntry(name="tint-v1", task="colorize", builder=Tint, file="tint-v1.safetensors",
+                               license="MIT", source="this test", transforms=GrayRGB(render_size=32))
+    monkeypatch.setitem(weights.REGISTRY, entry.name, entry)
+    save_file(Tint().state_dict(), str(tmp_path / entry.file))
+    stage = Colorize("tint-v1", models_dir=str(tmp_path))
+    seen = []
+    stage.net.register_forward_hook(lambda m, args, out: seen.append(tuple(args[0].shape)))
+    out = stage.colorize(torch.full((2, 3, 40, 64), 0.5))
+    assert seen == [(2, 3, 16, 32)] and stage.describe() == "colorize(model=tint-v1, render_size=32)"
+    torch.testing.assert_close(rgb_to_lab(out)[:, 1:].mean((0, 2, 3)), torch.tensor([20.0, 30.0]), atol=3, rtol=0)
+    assert Colorize("tint-v1", render_size=64, models_dir=str(tmp_path)).transforms == GrayRGB(render_size=64)
 
 
 def test_import_then_verify_then_break(tmp_path):

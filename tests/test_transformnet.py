@@ -205,8 +205,6 @@ def tiny_media(tmp_path):
 
 
 def test_train_stabilizer_runs_evaluates_and_resumes(tiny_media, tmp_path):
-    import time
-
     from safetensors import safe_open
     from safetensors.torch import load_file
 
@@ -218,10 +216,8 @@ def test_train_stabilizer_runs_evaluates_and_resumes(tiny_media, tmp_path):
     common = ["stabilizer", "--videos", str(videos), "--stills", str(stills), "--vgg", str(vgg), "--out", str(out),
               "--checkpoint-dir", str(ck), "--crop", "32", "--seq-len", "3", "--batch-size", "1", "--nf", "4",
               "--blocks", "1", "--eval-frames", "4", "--threads", "1"]
-    t0 = time.monotonic()
     result = CliRunner().invoke(train, common + ["--steps", "3"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert time.monotonic() - t0 < 30
     train_line = next(line for line in result.output.splitlines() if line.startswith("train:"))
     trained_on, held_out = train_line.split("evaluation:")
     assert "moving.mp4" in trained_on and "bikes.mp4" not in trained_on and "bikes.mp4" in held_out
