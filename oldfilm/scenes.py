@@ -13,6 +13,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
+
+from .ops.color import luma
 
 
 class SceneDetector:
@@ -26,7 +29,7 @@ class SceneDetector:
     def _thumb(frame: np.ndarray) -> np.ndarray:
         h, w = frame.shape[:2]
         small = cv2.resize(frame, (64, max(8, round(64 * h / w))), interpolation=cv2.INTER_AREA)
-        return small.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32) / 255
+        return luma(torch.from_numpy(small).permute(2, 0, 1).float() / 255)[0].numpy()
 
     def __call__(self, batch: np.ndarray, start: int) -> list[int]:
         """Frame indices (film numbering; ``start`` is the batch's first) where a new shot begins."""

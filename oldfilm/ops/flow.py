@@ -12,6 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .color import luma
+
 _GRIDS: dict = {}
 
 
@@ -106,7 +108,7 @@ class ModelFlow(torch.nn.Module):
 
 def to_gray_u8(rgb: torch.Tensor) -> np.ndarray:
     """(3, H, W) RGB in [0, 1] -> (H, W) uint8 BT.601 luma on the CPU."""
-    y = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
+    y = luma(rgb)[0]
     return y.mul(255).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..ops.color import downsample, rgb_to_ycbcr, ycbcr_to_rgb
+from ..ops.color import downsample, luma, rgb_to_ycbcr, ycbcr_to_rgb
 from ..ops.filters import gaussian_blur, guided_filter, ink_lines, kmeans
 from .. import weights
 from ..errors import BadInput
@@ -112,9 +112,8 @@ class Cartoonize(Stage):
         s = self.style
         h, w = rgb.shape[-2:]
         half = downsample(rgb, (h // 2, w // 2)) if min(h, w) >= 64 else rgb
-        guide = rgb_to_ycbcr(half)[:, :1]
-        smooth = guided_filter(guide, half, s.radius, s.eps)
-        smooth = guided_filter(rgb_to_ycbcr(smooth)[:, :1], smooth, s.radius, s.eps)
+        smooth = guided_filter(luma(half), half, s.radius, s.eps)
+        smooth = guided_filter(luma(smooth), smooth, s.radius, s.eps)
         ycc = rgb_to_ycbcr(smooth.clamp(0, 1))
         guide_s = ycc[:, :1]
         if self._bands is None:   # fit on the shot's first frame: the same whatever the batching
@@ -140,7 +139,7 @@ class Cartoonize(Stage):
             y = y + s.bloom * F.interpolate(glow, size=y.shape[-2:], mode="bilinear", align_corners=False)
         out = ycbcr_to_rgb(torch.cat([y.clamp(0, 1), cbcr.clamp(-0.5, 0.5)], 1))
         # back to full size along the film's own edges (guided upsampling keeps outlines crisp)
-        full_y = rgb_to_ycbcr(rgb)[:, :1]
+        full_y = luma(rgb)
         out = F.interpolate(out, size=(h, w), mode="bilinear", align_corners=False)
         out = guided_filter(full_y, out, 2, 1e-3)
         # ink on the dark side of the edges of the smoothed picture: outlines, not grain
