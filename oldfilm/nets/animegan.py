@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..weights import ModelEntry
-from .public import load_public_state
+from .public import convert_for
 from .transforms import Transforms, resize_like
 
 
@@ -128,10 +128,7 @@ def animegan_apply(net: AnimeGAN2, rgb01: torch.Tensor) -> torch.Tensor:
 def convert_animegan(path: str | Path) -> dict[str, torch.Tensor]:
     """A user's AnimeGANv2 ``.pt`` (bryandlee port) -> a state dict that :class:`AnimeGAN2` loads
     strictly, ready for safetensors. Raises :class:`WeightsError` (refused pickle, wrong keys)."""
-    net = AnimeGAN2()
-    state = load_public_state(path, net.state_dict(), "AnimeGANv2")
-    net.load_state_dict(state, strict=True)
-    return state
+    return convert_for(AnimeGAN2(), path, "AnimeGANv2")
 
 
 @dataclass(frozen=True)

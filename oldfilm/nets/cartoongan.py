@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..weights import ModelEntry
-from .public import load_public_state
+from .public import convert_for
 from .transforms import Transforms, resize_like
 
 RES_BLOCKS = tuple(range(4, 12))      # conv04_* .. conv11_*
@@ -142,10 +142,7 @@ def public_resize_shape(h: int, w: int, long_side: int = PUBLIC_LONG_SIDE) -> tu
 def convert_cartoongan(path: str | Path) -> dict[str, torch.Tensor]:
     """A user's ``*_net_G_float.pth`` (or any CartoonGAN generator state dict) -> a state dict that
     :class:`CartoonGAN` loads strictly, ready for safetensors. Raises :class:`WeightsError`."""
-    net = CartoonGAN()
-    state = load_public_state(path, net.state_dict(), "CartoonGAN")
-    net.load_state_dict(state, strict=True)
-    return state
+    return convert_for(CartoonGAN(), path, "CartoonGAN")
 
 
 @dataclass(frozen=True)

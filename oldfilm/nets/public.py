@@ -70,3 +70,13 @@ def check_public_state(obj: dict[str, torch.Tensor], expected: dict[str, torch.T
     if extra:
         raise WeightsError(f"{path}: unexpected key {extra[0]} (not a {what} file?)")
     return {k: obj[k].detach().float().contiguous() for k in expected}
+
+
+def convert_for(net: torch.nn.Module, path: str | Path, what: str) -> dict[str, torch.Tensor]:
+    """A public file of ``net``'s exact layout -> the state dict ``net`` loads strictly (float
+    tensors, integer buffers such as ``num_batches_tracked`` kept int64), ready for safetensors."""
+    expected = net.state_dict()
+    state = load_public_state(path, expected, what)
+    state = {k: v.to(expected[k].dtype) for k, v in state.items()}
+    net.load_state_dict(state, strict=True)
+    return state

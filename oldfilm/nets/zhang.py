@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..weights import ModelEntry
-from .public import load_public_state
+from .public import convert_for
 from .transforms import Lightness
 
 L_CENT, L_NORM, AB_NORM = 50.0, 100.0, 110.0   # public base_color.py
@@ -157,24 +157,16 @@ def siggraph17(*, weights: dict[str, torch.Tensor] | None = None) -> SIGGRAPH17:
 
 # ----------------------------------------------------------------------------- weight files
 
-def _convert(path: str | Path, net: nn.Module, what: str) -> dict[str, torch.Tensor]:
-    expected = net.state_dict()
-    state = load_public_state(path, expected, what)
-    state = {k: v.to(expected[k].dtype) for k, v in state.items()}   # num_batches_tracked stays int64
-    net.load_state_dict(state, strict=True)
-    return state
-
-
 def convert_eccv16(path: str | Path) -> dict[str, torch.Tensor]:
     """``colorization_release_v2-9b330a0b.pth`` (or any ECCV16 colorizer state dict) -> a state dict
     that :class:`ECCV16` loads strictly, ready for safetensors. Raises :class:`WeightsError`."""
-    return _convert(path, ECCV16(), "Zhang ECCV16")
+    return convert_for(ECCV16(), path, "Zhang ECCV16")
 
 
 def convert_siggraph17(path: str | Path) -> dict[str, torch.Tensor]:
     """``siggraph17-df00044c.pth`` (or any SIGGRAPH17 colorizer state dict) -> a state dict that
     :class:`SIGGRAPH17` loads strictly, ready for safetensors. Raises :class:`WeightsError`."""
-    return _convert(path, SIGGRAPH17(), "Zhang SIGGRAPH17")
+    return convert_for(SIGGRAPH17(), path, "Zhang SIGGRAPH17")
 
 
 # `oldfilm models pull zhang-eccv16`, or `oldfilm models import NAME FILE`
