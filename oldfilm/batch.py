@@ -22,10 +22,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import commands
-from .errors import BadInput, FFmpegError, OldfilmError
+from .errors import BadInput, OldfilmError
 from .scenes import detect_scenes
 from .video import ffmpeg, probe
-from .video.writer import CONTAINERS, metadata_args, partial_path
+from .video.writer import CONTAINERS, ffmpeg_to, metadata_args
 
 VIDEO_EXTENSIONS = set(CONTAINERS) | {".mpg", ".mpeg", ".wmv", ".webm", ".ogv", ".3gp", ".mxf", ".vob", ".dv"}
 
@@ -164,7 +164,6 @@ def join(film: Film, tags: dict[str, str] | None = None) -> None:
     listing = film.work / "chunks.txt"
     listing.write_text("".join(f"file '{film.chunk_path(c).name}'\n" for c in film.chunks))
     fmt = CONTAINERS[film.output.suffix.lower()]
-    partial = partial_path(film.output)
     info = probe(film.input)
     args = ["-f", "concat", "-safe", "0", "-i", ffmpeg.path_arg(listing)]
     if info.start:
@@ -172,13 +171,7 @@ def join(film: Film, tags: dict[str, str] | None = None) -> None:
     args += ["-i", ffmpeg.path_arg(film.input), "-map", "0:v:0", "-map", "1:a?", "-map", "1:s?",
              "-map_metadata", "1", "-map_chapters", "1", "-c", "copy",
              "-c:s", "mov_text" if fmt in ("mp4", "mov") else "copy"] + metadata_args(tags)
-    if fmt in ("mp4", "mov"):
-        args += ["-movflags", "+faststart"]
-    done = ffmpeg.run(args + ["-f", fmt, ffmpeg.path_arg(partial)])
-    if done.returncode != 0:
-        partial.unlink(missing_ok=True)
-        raise FFmpegError(f"joining {film.output.name} failed: {ffmpeg.last_error(done.stderr)}")
-    os.replace(partial, film.output)
+    ffmpeg_to(film.output, args, f"joining {film.output.name}")
     shutil.rmtree(film.work, ignore_errors=True)
 
 

@@ -1,13 +1,11 @@
 """A film for review: the original and the processed film side by side, or a split wipe, sound kept."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from ..errors import FFmpegError
 from . import ffmpeg
 from .probe import probe
-from .writer import CONTAINERS, metadata_args, partial_path
+from .writer import ffmpeg_to, metadata_args
 
 MODES = ("side", "wipe")
 
@@ -38,16 +36,7 @@ def write_compare(before: str | Path, after: str | Path, target: str | Path, mod
         join = ("[b]crop=iw/2:ih:iw/2:0[r];[a][r]overlay=W/2:0:shortest=1,"
                 "drawbox=x=iw/2-1:y=0:w=2:h=ih:color=white@0.8:t=fill")
     graph = f"{left};{right};{join},pad=ceil(iw/2)*2:ceil(ih/2)*2[v]"
-    fmt = CONTAINERS[target.suffix.lower()]
-    partial = partial_path(target)
     args = ["-i", ffmpeg.path_arg(before), "-i", ffmpeg.path_arg(after), "-filter_complex", graph,
             "-map", "[v]", "-map", f"{sound}:a?", "-c:a", "copy", "-c:v", "libx264", "-crf", str(crf),
             "-preset", preset, "-pix_fmt", "yuv420p", "-fps_mode", "passthrough"] + metadata_args(tags)
-    if fmt in ("mp4", "mov"):
-        args += ["-movflags", "+faststart"]
-    done = ffmpeg.run(args + ["-f", fmt, ffmpeg.path_arg(partial)])
-    if done.returncode != 0:
-        partial.unlink(missing_ok=True)
-        raise FFmpegError(f"writing {target.name} failed: {ffmpeg.last_error(done.stderr)}")
-    os.replace(partial, target)
-    return target
+    return ffmpeg_to(target, args, f"writing {target.name}")

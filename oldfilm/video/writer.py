@@ -40,6 +40,22 @@ def partial_path(target: Path) -> Path:
     return files.hidden(target, f"partial{target.suffix}")
 
 
+def ffmpeg_to(target: Path, args: list[str], what: str) -> Path:
+    """Run ffmpeg with ``args`` (inputs, maps, codecs) into ``target``'s container: written to a
+    hidden partial file, renamed (durably) when ffmpeg succeeds, removed with a one-line
+    :class:`FFmpegError` (``what`` failed: why) when it does not."""
+    fmt = CONTAINERS[target.suffix.lower()]
+    partial = partial_path(target)
+    if fmt in _MP4ISH:
+        args = args + ["-movflags", "+faststart"]
+    done = ffmpeg.run(args + ["-f", fmt, ffmpeg.path_arg(partial)])
+    if done.returncode != 0:
+        partial.unlink(missing_ok=True)
+        raise FFmpegError(f"{what} failed: {ffmpeg.last_error(done.stderr)}")
+    files.commit(partial, target)
+    return target
+
+
 def check_name(target: Path) -> None:
     """A name the file system can hold, or BadInput."""
     size = len(target.name.encode())
