@@ -151,8 +151,9 @@ def test_cartoongan_matches_the_reference(size):
     h, w = size
     assert ours.shape == ref.shape == (1, 3, 4 * math.ceil(h / 4), 4 * math.ceil(w / 4))
     assert ours.abs().mean() > 0.05                      # not a degenerate (saturated/zero) output
-    torch.testing.assert_close(ours[0, :, :8, :8], ref[0, :, :8, :8], atol=1e-5, rtol=0)
-    torch.testing.assert_close(ours, ref, atol=1e-5, rtol=0)
+    # 5e-5: fp32 sums in another order on another CPU (AVX2 vs AVX-512); a wrong layer is off by > 0.01
+    torch.testing.assert_close(ours[0, :, :8, :8], ref[0, :, :8, :8], atol=5e-5, rtol=0)
+    torch.testing.assert_close(ours, ref, atol=5e-5, rtol=0)
 
 
 def test_cartoongan_default_init_runs_and_is_deterministic():
@@ -176,8 +177,9 @@ def test_animegan2_matches_the_reference(align_corners):
         ours, ref = net(x), reference_animegan(sd, x, align_corners)
     assert ours.shape == ref.shape == x.shape
     assert ours.abs().mean() > 0.05
-    torch.testing.assert_close(ours[0, :, :8, :8], ref[0, :, :8, :8], atol=1e-5, rtol=0)
-    torch.testing.assert_close(ours, ref, atol=1e-5, rtol=0)
+    # 5e-5: fp32 sums in another order on another CPU (AVX2 vs AVX-512); a wrong layer is off by > 0.01
+    torch.testing.assert_close(ours[0, :, :8, :8], ref[0, :, :8, :8], atol=5e-5, rtol=0)
+    torch.testing.assert_close(ours, ref, atol=5e-5, rtol=0)
 
 
 def test_animegan2_any_size_keeps_the_input_size():

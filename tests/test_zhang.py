@@ -115,7 +115,9 @@ def test_output_equals_the_public_implementation(golden, name):
     ref = golden[name]
     assert ab.shape == ref.shape == (1, 2, 32, 48)
     assert ref.std() > 0.5 and (ref.abs() > 100).float().mean() < 0.5   # varied, mostly not saturated
-    torch.testing.assert_close(ab, ref, atol=1e-4, rtol=0)
+    # fp32 sums run in another order on another CPU (AVX2 vs AVX-512 kernels): allow that, scaled
+    # to the output's range (ab up to ~110); a wrong layer is off by whole units
+    torch.testing.assert_close(ab, ref, atol=2e-5 * float(ref.abs().max()), rtol=0)
 
 
 def test_siggraph17_hints_equal_the_public_implementation(golden):
@@ -123,8 +125,9 @@ def test_siggraph17_hints_equal_the_public_implementation(golden):
     net = siggraph17(weights=zhang_state(SIGGRAPH17_KEYS)).eval()
     with torch.no_grad():
         ab = net(golden["L"], golden["hint_ab"], golden["hint_mask"])
-    torch.testing.assert_close(ab, golden["siggraph17_hints"], atol=1e-4, rtol=0)
-    assert (golden["siggraph17_hints"] - golden["siggraph17"]).abs().max() > 1e-3   # hints matter
+    ref = golden["siggraph17_hints"]
+    torch.testing.assert_close(ab, ref, atol=2e-5 * float(ref.abs().max()), rtol=0)   # as above
+    assert (golden["siggraph17_hints"] - golden["siggraph17"]).abs().max() > 10   # hints matter
 
 
 def test_shapes_and_batches():
