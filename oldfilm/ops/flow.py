@@ -45,6 +45,14 @@ def inside(flow: torch.Tensor) -> torch.Tensor:
     return ok[:, None].to(flow.dtype)
 
 
+def round_trip_error(fw: torch.Tensor, bw: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) squared distance, in pixels, by which going along ``fw`` then back along
+    ``bw`` misses the start; and the squared flow lengths it is judged against."""
+    bw_w = warp(bw, fw)
+    mag = lambda f: (f ** 2).sum(1, keepdim=True)  # noqa: E731
+    return mag(fw + bw_w), mag(fw) + mag(bw_w)
+
+
 def non_occlusion(fw: torch.Tensor, bw: torch.Tensor) -> torch.Tensor:
     """(B, 1, H, W) mask, 1 where frame t's pixel is visible in frame t+1 (Ruder et al. 2016).
 
@@ -52,13 +60,27 @@ def non_occlusion(fw: torch.Tensor, bw: torch.Tensor) -> torch.Tensor:
     does not return (|fw + bw(x + fw)|^2 > 0.01 (|fw|^2 + |bw(x+fw)|^2) + 0.5) or on motion
     boundaries (|grad u|^2 + |grad v|^2 > 0.01 |fw|^2 + 0.002); the thresholds of Lai et al. 2018.
     """
-    bw_w = warp(bw, fw)
+    miss, length = round_trip_error(fw, bw)
+    round_trip = miss > 0.01 * length + 0.5
     mag = lambda f: (f ** 2).sum(1, keepdim=True)  # noqa: E731
-    round_trip = mag(fw + bw_w) > 0.01 * (mag(fw) + mag(bw_w)) + 0.5
     dx = F.pad(fw[..., :, 1:] - fw[..., :, :-1], (0, 1))
     dy = F.pad(fw[..., 1:, :] - fw[..., :-1, :], (0, 0, 0, 1))
     boundary = mag(dx) + mag(dy) > 0.01 * mag(fw) + 0.002
     return (~(round_trip | boundary)).to(fw.dtype) * inside(fw)
+
+
+def flow_trust(bw: torch.Tensor, fw: torch.Tensor, gray: torch.Tensor, gray_prev: torch.Tensor,
+               sigma: float = 0.08) -> torch.Tensor:
+    """(B, 1, H, W) in [0, 1]: how far frame t-1 brought onto frame t by ``bw`` (flow t -> t-1;
+    ``fw`` the flow t-1 -> t) can be believed: visible in both (:func:`non_occlusion`) and the gray
+    frames agree after warping (Gaussian in their difference, ``sigma`` on a [0, 1] scale)."""
+    agree = torch.exp(-((warp(gray_prev, bw) - gray) / sigma) ** 2)
+    return non_occlusion(bw, fw) * agree
+
+
+def gray_tensor(gray: np.ndarray, device) -> torch.Tensor:
+    """(H, W) uint8 -> (1, 1, H, W) float in [0, 1]."""
+    return torch.from_numpy(gray).to(device, torch.float32)[None, None] / 255
 
 
 class DISFlow:

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ..ops.color import cbcr_to_rgb_delta, downsample, luma, rgb_to_ycbcr, ycbcr_to_rgb
-from ..ops.flow import DISFlow, ModelFlow, flow_tensor, non_occlusion, to_gray_u8, warp
+from ..ops.flow import DISFlow, ModelFlow, flow_tensor, flow_trust, gray_tensor, to_gray_u8, warp
 from .. import weights
 from ..errors import BadInput
 from . import Frames, Stage
@@ -114,11 +114,8 @@ class Stabilize(Stage):
                 out = cur
             else:
                 bw, fw = (flow_tensor(f, rgb.device) for f in self.flow.both(gray, self._prev_gray))  # t -> t-1, t-1 -> t
-                trust = non_occlusion(bw, fw)
-                g_now = torch.from_numpy(gray).to(rgb.device, torch.float32)[None, None] / 255
-                g_prev = torch.from_numpy(self._prev_gray).to(rgb.device, torch.float32)[None, None] / 255
-                agree = torch.exp(-((warp(g_prev, bw) - g_now) / self.sigma) ** 2)
-                weight = trust * agree
+                weight = flow_trust(bw, fw, gray_tensor(gray, rgb.device), gray_tensor(self._prev_gray, rgb.device),
+                                    self.sigma)
                 prev = warp(self._prev_out, bw)
                 # the current frame moves a fraction `strength` of the way to the history: everywhere by
                 # a global per-channel affine change (exposure, balance), and where the motion is

@@ -1,0 +1,212 @@
+"""Chroma carried through a shot along optical flow, and spread within a frame along its edges.
+
+The building blocks of guided colorization (keyframes, hint images), and of anything that
+computes colour on some frames only and fills the others:
+
+- :func:`spread`: edge-aware interpolation of sparse or partly trusted chroma over a frame. Levin
+  et al. 2004's premise (neighbours of similar luma get similar colour) as a screened Laplace
+  problem on the 4-neighbour grid, solved by cascadic multigrid: Jacobi sweeps from a coarse level
+  down to the finest, each level starting from the one above, so ~20 full-size sweeps suffice.
+- :class:`Track`: one direction of propagation. It holds a chroma estimate and its confidence on
+  the last frame it saw and carries both to the next frame along the flow; the confidence falls
+  at occlusions and where the gray frames disagree after warping
+  (:func:`~oldfilm.ops.flow.flow_trust`), and where too little arrives (new content) the colour is
+  filled from its surroundings with :func:`spread`.
+- :func:`merge`: a forward and a backward estimate blended by time distance and confidence.
+- :func:`propagate`: all of it over a run of gray frames with chroma anchors at some of them.
+- :func:`guided_upsample`: chroma from the working size back to full resolution, following the
+  full-resolution luma (He & Sun 2015's fast guided filter), so colour edges sit on luma edges.
+
+Tensors are (1, C, h, w) float at a small working size: luma in [0, 1], chroma as Cb/Cr in
+[-0.5, 0.5], confidence in [0, 1]; gray frames for the flow are (h, w) uint8.
+
+>>> track = Track(DISFlow("medium"))                        # doctest: +SKIP
+>>> track.start(gray0, Chroma(cbcr0, torch.ones_like(cbcr0[:, :1])))
+>>> later = [track.step(g) for g in grays[1:]]               # Chroma of each following frame
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .filters import box
+from .flow import DISFlow, flow_tensor, flow_trust, gray_tensor, inside, round_trip_error, warp
+
+
+@dataclass
+class Chroma:
+    """A chroma estimate of one frame: Cb/Cr (1, 2, h, w) and its confidence (1, 1, h, w)."""
+
+    cbcr: torch.Tensor
+    conf: torch.Tensor
+
+    def half(self) -> "Chroma":
+        """A compact copy for holding many frames (float16)."""
+        return Chroma(self.cbcr.half(), self.conf.half())
+
+    def float(self) -> "Chroma":
+        return Chroma(self.cbcr.float(), self.conf.float())
+
+
+def _affinities(luma: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weights between each pixel and its right / lower neighbour: near 1 across flat luma, near 0
+    across an edge."""
+    wx = torch.exp(-((luma[..., :, 1:] - luma[..., :, :-1]) / sigma) ** 2)
+    wy = torch.exp(-((luma[..., 1:, :] - luma[..., :-1, :]) / sigma) ** 2)
+    return wx, wy
+
+
+def _sweeps(u: torch.Tensor, data: torch.Tensor, weight: torch.Tensor, luma: torch.Tensor,
+            sigma: float, n: int) -> torch.Tensor:
+    """``n`` Jacobi sweeps of min sum weight (u - data)^2 + sum_neighbours w (u_r - u_s)^2."""
+    wx, wy = _affinities(luma, sigma)
+    wl, wr, wu, wd = F.pad(wx, (1, 0)), F.pad(wx, (0, 1)), F.pad(wy, (0, 0, 1, 0)), F.pad(wy, (0, 0, 0, 1))
+    inv = 1 / (weight + wl + wr + wu + wd).clamp(min=1e-6)
+    wl, wr, wu, wd = wl * inv, wr * inv, wu * inv, wd * inv
+    wd_data = weight * data * inv
+    for _ in range(n):
+        p = F.pad(u, (1, 1, 1, 1))
+        u = (wd_data + wl * p[..., 1:-1, :-2] + wr * p[..., 1:-1, 2:]
+             + wu * p[..., :-2, 1:-1] + wd * p[..., 2:, 1:-1])
+    return u
+
+
+def spread(luma: torch.Tensor, values: torch.Tensor, conf: torch.Tensor, *, sigma: float = 0.04,
+           strength: float = 50.0, sweeps: int = 10, coarsest: int = 12) -> torch.Tensor:
+    """Dense ``values`` (1, C, h, w) from the trusted ones: pixels with confidence near 1 keep
+    theirs (``strength`` weighs them against smoothness), the others take the colour of the
+    region they belong to, following ``luma``'s edges (``sigma``: the luma step, on [0, 1], at
+    which an edge stops colour). ``conf`` may be a sparse hint mask."""
+    levels = [(luma, values * conf, conf)]
+    while min(levels[-1][0].shape[-2:]) >= 2 * coarsest:
+        lu, vc, c = levels[-1]
+        # sums, not means, of the data term: the 2-D smoothness energy is the same at every level
+        levels.append((F.avg_pool2d(lu, 2, ceil_mode=True), 4 * F.avg_pool2d(vc, 2, ceil_mode=True),
+                       4 * F.avg_pool2d(c, 2, ceil_mode=True)))
+    u = None
+    for depth in range(len(levels) - 1, -1, -1):
+        lu, vc, c = levels[depth]
+        data = vc / c.clamp(min=1e-6)
+        if u is None:   # the coarsest level starts from the mean of the trusted values
+            mean = vc.sum((2, 3), keepdim=True) / c.sum((2, 3), keepdim=True).clamp(min=1e-6)
+            u, n = mean.expand_as(vc).clone(), 5 * sweeps
+        else:
+            u, n = F.interpolate(u, size=lu.shape[-2:], mode="bilinear", align_corners=False), sweeps << min(depth, 3)
+        u = _sweeps(u, data, strength * c, lu, sigma, n)
+    return u
+
+
+class Track:
+    """Chroma carried frame by frame, in whichever direction the frames are given.
+
+    ``fill_below``: where the carried confidence is under it, the colour is replaced by the colour
+    spread from the trusted surroundings, which then travels on with confidence ``fill_conf``.
+    """
+
+    def __init__(self, flow=None, *, sigma: float = 0.08, fill_below: float = 0.3, fill_conf: float = 0.4,
+                 spread_sigma: float = 0.04, slip: float = 2.0, direct: bool = True):
+        self.flow = flow if flow is not None else DISFlow("medium")
+        self.sigma, self.fill_below, self.fill_conf, self.spread_sigma = sigma, fill_below, fill_conf, spread_sigma
+        self.slip = slip   # px: a round trip missing by more is an occlusion
+        self.direct = direct   # also match each frame straight to the anchor
+        self.gray: np.ndarray | None = None
+        self.state: Chroma | None = None
+
+    def start(self, gray: np.ndarray, chroma: Chroma) -> None:
+        self.gray, self.state = gray, chroma.float()
+        self.anchor = (gray, self.state)
+
+    def _direct(self, gray: np.ndarray, now: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The anchor's chroma brought straight onto ``gray`` by one flow, and its trust: where the
+        anchor's content is visible again (after an occlusion, or the camera came back) it has the
+        anchor's colour exactly, with none of the frame-to-frame chain's drift."""
+        a_gray, a = self.anchor
+        bw, fw = (flow_tensor(f, now.device) for f in self.flow.both(gray, a_gray))
+        trust = flow_trust(bw, fw, now, gray_tensor(a_gray, now.device), self.sigma) * warp(a.conf, bw)
+        return warp(a.cbcr, bw), trust
+
+    def step(self, gray: np.ndarray) -> Chroma:
+        """Carry the state onto the next frame ``gray`` and return it (also the new state)."""
+        device = self.state.cbcr.device
+        bw, fw = (flow_tensor(f, device) for f in self.flow.both(gray, self.gray))   # new -> last, last -> new
+        now = gray_tensor(gray, device)
+        trust = flow_trust(bw, fw, now, gray_tensor(self.gray, device), self.sigma)
+        cbcr = warp(self.state.cbcr, bw)
+        conf = warp(self.state.conf, bw) * trust
+        if self.direct:
+            d_cbcr, d_trust = self._direct(gray, now)
+            cbcr = cbcr + d_trust * (d_cbcr - cbcr)
+            conf = torch.maximum(conf, d_trust)
+        # nothing came from the last frame (new content, a clear occlusion, the gray disagrees):
+        # fill. The occlusion test of the confidence also flags small flow slips, where the carried
+        # colour is still better than a filled one.
+        miss, length = round_trip_error(bw, fw)
+        agree = torch.exp(-((warp(gray_tensor(self.gray, device), bw) - now) / self.sigma) ** 2)
+        low = (inside(bw) < 0.5) | (agree < self.fill_below) | (miss > 0.05 * length + self.slip ** 2)
+        if self.direct:
+            low &= d_trust < self.fill_below
+        if low.any():
+            cbcr = torch.where(low, spread(now, cbcr, trust, sigma=self.spread_sigma), cbcr)
+            conf = torch.where(low, conf.clamp(min=self.fill_conf), conf)
+        self.gray, self.state = gray, Chroma(cbcr, conf)
+        return self.state
+
+
+def merge(a: Chroma, b: Chroma, dist_a: float, dist_b: float) -> Chroma:
+    """Blend two estimates of one frame made ``dist_a`` and ``dist_b`` frames from their anchors:
+    each weighs by its confidence and by the other's distance (the nearer anchor counts more)."""
+    wa = (a.conf + 1e-3) * dist_b
+    wb = (b.conf + 1e-3) * dist_a
+    total = wa + wb
+    return Chroma((wa * a.cbcr + wb * b.cbcr) / total, (wa * a.conf + wb * b.conf) / total)
+
+
+def propagate(grays: list[np.ndarray], anchors: dict[int, Chroma], flow=None, **track) -> list[Chroma]:
+    """The chroma of every frame of a run of gray frames (one shot, or part of one) from the
+    chroma known at some of them (``anchors``: index -> Chroma): carried forward and backward from
+    the anchors along the flow, and between two anchors both directions merged. Frames before the
+    first anchor get the backward estimate alone, frames after the last the forward one."""
+    if not anchors:
+        raise ValueError("propagate needs at least one anchor")
+    flow = flow if flow is not None else DISFlow("medium")
+
+    def one_way(order: list[int]) -> dict[int, tuple[Chroma, int]]:
+        out, t, last = {}, Track(flow, **track), None
+        for i in order:
+            if i in anchors:
+                t.start(grays[i], anchors[i])
+                out[i], last = (anchors[i].float(), 0), i
+            elif last is not None:
+                out[i] = (t.step(grays[i]), abs(i - last))
+        return out
+
+    n = len(grays)
+    fwd, bwd = one_way(list(range(n))), one_way(list(range(n - 1, -1, -1)))
+    result = []
+    for i in range(n):
+        if i in anchors:
+            result.append(anchors[i].float())
+        elif i in fwd and i in bwd:
+            result.append(merge(fwd[i][0], bwd[i][0], fwd[i][1], bwd[i][1]))
+        else:
+            result.append((fwd.get(i) or bwd[i])[0])
+    return result
+
+
+def guided_upsample(values: torch.Tensor, luma_small: torch.Tensor, luma: torch.Tensor, *,
+                    radius: int = 2, eps: float = 2e-3) -> torch.Tensor:
+    """``values`` (B, C, h, w) at the size of ``luma_small`` brought to ``luma``'s size (B, 1, H, W),
+    locally an affine function of the full-resolution luma (fast guided filter)."""
+    if luma.shape[-2:] == values.shape[-2:]:
+        return values
+    mean_i, mean_p = box(luma_small, radius), box(values, radius)
+    cov = box(luma_small * values, radius) - mean_i * mean_p
+    var = box(luma_small * luma_small, radius) - mean_i ** 2
+    a = cov / (var + eps)
+    b = mean_p - a * mean_i
+    size = luma.shape[-2:]
+    up = lambda x: F.interpolate(box(x, radius), size=size, mode="bilinear", align_corners=False)  # noqa: E731
+    return up(a) * luma + up(b)
