@@ -107,3 +107,128 @@ def encode(frames: np.ndarray, path: Path) -> Path:
         w.write(frames)
         w.close()
     return path
+
+
+def decode_all(path: Path) -> np.ndarray:
+    from oldfilm.video import FrameReader, probe
+    with FrameReader(probe(path), 32) as r:
+        return np.concatenate(list(r))
+
+
+def write_keyframes(folder: Path, truth: np.ndarray, picks: list[int], dots: int = 0, seed: int = 0) -> Path:
+    """The truth's frames ``picks`` as keyframe images (``dots`` > 0: a hint image of that many
+    5 px dots of the truth's colour, on a transparent layer)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for n in picks:
+        bgr = cv2.cvtColor(truth[n], cv2.COLOR_RGB2BGR)
+        if dots:
+            h, w = bgr.shape[:2]
+            alpha = np.zeros((h, w), np.uint8)
+            for y, x in zip(rng.integers(3, h - 3, dots), rng.integers(3, w - 3, dots)):
+                cv2.circle(alpha, (int(x), int(y)), 2, 255, -1)
+            bgr = np.dstack([bgr * (alpha[..., None] > 0), alpha])
+        cv2.imwrite(str(folder / f"key_f{n:06d}.png"), bgr)
+    return folder
+
+
+def naive(gray: np.ndarray, truth: np.ndarray, shots: list[tuple[int, int]]) -> np.ndarray:
+    """The baseline: each shot's first truth frame's chroma carried along DIS flow (gray film,
+    full size), frame to frame, and nothing else."""
+    dis = DISFlow("medium")
+    out = np.empty_like(truth)
+    for a, b in shots:
+        cbcr = rgb_to_ycbcr(torch.from_numpy(truth[a]).permute(2, 0, 1)[None].float() / 255)[:, 1:]
+        prev = cv2.cvtColor(gray[a], cv2.COLOR_RGB2GRAY)
+        for t in range(a, b):
+            now = cv2.cvtColor(gray[t], cv2.COLOR_RGB2GRAY)
+            if t > a:
+                cbcr = warp(cbcr, flow_tensor(dis(now, prev), "cpu"))
+            g = torch.from_numpy(gray[t]).permute(2, 0, 1)[None].float() / 255
+            rgb = (g + cbcr_to_rgb_delta(cbcr - rgb_to_ycbcr(g)[:, 1:])).clamp(0, 1)
+            out[t] = rgb[0].permute(1, 2, 0).mul(255).round().byte().numpy()
+            prev = now
+    return out
+
+
+def make_clips(args, tmp: Path) -> list[tuple[str, Path]]:
+    photos = args.photos
+    clips = []
+    if photos:
+        pieces = [cut_out(read_photo(photos / p, 600), 90, i) for i, p in enumerate(args.objects)]
+        for name, bg, objs, secs in [("pan", args.backgrounds[0], [], 8), ("objects enter", args.backgrounds[1], pieces[:3], 8),
+                                     ("24 s, six enter", args.backgrounds[2], pieces[:6], 24)]:
+            frames = camera_move(read_photo(photos / bg, 1400), objs, secs, len(clips))
+            clips.append((name, encode(frames, tmp / f"clip{len(clips)}.mkv")))
+    for clip in args.clips:
+        path = tmp / f"{clip.stem}.mkv"
+        ff("-i", str(clip), "-map", "0:V:0", "-t", "10", "-vf", "scale=640:-2,format=yuv420p", "-c:v", "libx264",
+           "-crf", "10", str(path))
+        clips.append((clip.stem, path))
+    return clips
+
+
+def main() -> None:
+    from oldfilm import Pipeline
+    from oldfilm.commands import recipe
+    from oldfilm.evaluate import evaluate
+    from oldfilm.pipeline import cpu_bf16_supported
+    from oldfilm.scenes import detect_scenes
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--photos", type=Path, help="folder of colour photos (lomiri-wallpapers-16.04's backgrounds)")
+    ap.add_argument("--backgrounds", nargs=3, default=["Bridge_by_Sander_Klootwijk.jpg",
+                    "picosdeeuropa_by_Aitzol_Berasategi.jpg", "sunset_by_Aitzol_Berasategi.jpg"])
+    ap.add_argument("--objects", nargs=6, default=["Dragonfly_by_Bolly.jpg", "Wine_by_Jakkub_Mede.jpg",
+                    "friends_by_Aitzol_Berasategi.jpg", "greentock_by_Peter_Nerlich.jpg",
+                    "umang_by_Abhishek_Mudgal.jpg", "life_by_Aitzol_Berasategi.jpg"])
+    ap.add_argument("--clips", nargs="*", type=Path, default=[])
+    ap.add_argument("--modes", nargs="*", default=["auto", "naive", "first", "ends", "dots"])
+    ap.add_argument("--out", type=Path, help="keep the clips and outputs here (contact sheets)")
+    args = ap.parse_args()
+    print(f"CPU: {platform.processor() or platform.machine()}, bf16: {cpu_bf16_supported()}, torch threads {torch.get_num_threads()}")
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = args.out or Path(tmpdir)
+        tmp.mkdir(parents=True, exist_ok=True)
+        rows = []
+        print("| clip | shots | version | ΔE2000 | vs gray | warping error vs truth's | s |")
+        print("|---|---|---|---|---|---|---|")
+        for name, truth_path in make_clips(args, tmp):
+            stem = truth_path.stem
+            gray_path = tmp / f"{stem}-gray.mkv"
+            ff("-i", str(truth_path), "-vf", "hue=s=0", "-c:v", "libx264", "-crf", "10", "-pix_fmt", "yuv420p",
+               str(gray_path))
+            truth, gray = decode_all(truth_path), decode_all(gray_path)
+            cuts = detect_scenes(gray_path)
+            bounds = [0] + cuts + [len(gray)]
+            shots = list(zip(bounds, bounds[1:]))
+            versions = {"truth": truth_path, "gray": gray_path}
+            seconds = {}
+            for mode in args.modes:
+                out = tmp / f"{stem}-{mode}.mkv"
+                started = time.perf_counter()
+                if mode == "naive":
+                    frames = naive(gray, truth, shots)
+                    seconds[mode] = time.perf_counter() - started
+                    encode(frames, out)
+                else:
+                    opts = {}
+                    if mode != "auto":
+                        picks = [a for a, b in shots] + ([b - 1 for a, b in shots] if mode == "ends" else [])
+                        opts["keyframes"] = str(write_keyframes(tmp / f"{stem}-{mode}-keys", truth, picks,
+                                                                dots=20 if mode == "dots" else 0))
+                    Pipeline(recipe("colorize", **opts), progress=False).run(gray_path, out, crf=10, overwrite=True)
+                    seconds[mode] = time.perf_counter() - started
+                versions[mode] = out
+            scores = {v: evaluate(p, source=gray_path, truth=truth_path) for v, p in versions.items()}
+            g, tw = scores["gray"]["delta_e2000"], scores["truth"]["warping_error"]
+            for v, s in scores.items():
+                print(f"| {name} | {len(shots)} | {v} | {s['delta_e2000']:.2f} | {s['delta_e2000'] / g:.3f} | "
+                      f"{s['warping_error'] / tw:.2f} | {seconds.get(v, 0):.1f} |", flush=True)
+                rows.append({"clip": name, "version": v, **{k: s[k] for k in ("delta_e2000", "warping_error")}})
+        if args.out:
+            (args.out / "guided.json").write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()

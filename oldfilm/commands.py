@@ -31,6 +31,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
     Command("cartoonize", "Turn films into animated cartoons in an artist's style.", "cartoon", batch=True),
     Command("stabilize", "Remove flicker from any per-frame-processed film, guided by its original.",
             "stabilized"),
+    Command("keyframes", "Export one frame per shot to colour, for colorize --keyframes."),
     Command("batch", "Process every film in a folder; resumable after a crash or a reboot."),
     Command("eval", "Score a film: flicker, colourfulness, distance to a colour truth."),
     Command("info", "Show what a film holds: size, exact frame rate, frames, streams."),

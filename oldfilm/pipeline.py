@@ -126,14 +126,14 @@ class Pipeline:
             t = t.pin_memory().to(self.device, non_blocking=True)
         return t.to(self.device).permute(0, 3, 1, 2).float().mul_(1 / 255)
 
-    def _to_frames(self, batch: np.ndarray, source: np.ndarray | None) -> Frames:
+    def _to_frames(self, batch: np.ndarray, source: np.ndarray | None, index: int = 0) -> Frames:
         rgb = self._tensor(batch)
         if source is None:
-            return Frames(rgb, rgb)
+            return Frames(rgb, rgb, index)
         src = self._tensor(source)
         if src.shape[-2:] != rgb.shape[-2:]:
             src = torch.nn.functional.interpolate(src, size=rgb.shape[-2:], mode="bilinear", align_corners=False)
-        return Frames(rgb, src)
+        return Frames(rgb, src, index)
 
     @staticmethod
     def _to_numpy(frames: Frames) -> np.ndarray:
@@ -157,12 +157,13 @@ class Pipeline:
         return outs
 
     def process_batches(self, batches: Iterable[np.ndarray], cuts: Iterable[int] = (),
-                        sources: Iterable[np.ndarray] | None = None) -> Iterator[np.ndarray]:
+                        sources: Iterable[np.ndarray] | None = None, first: int = 0) -> Iterator[np.ndarray]:
         """Stream uint8 ``(B, H, W, 3)`` batches through the stages; ``cuts`` are the frame
         indices where a new scene starts (temporal stages reset there), added to those the
         scene detector finds when ``detect_scenes`` is on. ``sources``: batches of the original
         film, of the same lengths, when ``batches`` is an already processed copy of it (scenes
-        are then found on the sources)."""
+        are then found on the sources). ``first``: the film's frame number of the first frame
+        (a part of a film), which stages see as :attr:`Frames.index`."""
         sources = iter(sources) if sources is not None else None
         cuts = {c for c in cuts if c > 0}
         detector = SceneDetector() if self.detect_scenes else None
@@ -189,7 +190,8 @@ class Pipeline:
                         for out in self._chain(None, end=True):
                             yield self._to_numpy(out)
                     if hi > lo:
-                        part = self._to_frames(batch[lo:hi], None if source is None else source[lo:hi])
+                        part = self._to_frames(batch[lo:hi], None if source is None else source[lo:hi],
+                                               first + index + lo)
                         for out in self._chain(part):
                             yield self._to_numpy(out)
                 index += len(batch)
@@ -227,6 +229,8 @@ class Pipeline:
         total = min(count, info.frames - start) if count is not None else info.frames - start
         bar = tqdm(total=total, unit="frame", disable=not self.progress, dynamic_ncols=True,
                    desc=input.name[:30], smoothing=0.1)
+        for stage in self.stages:   # inputs that depend on the film fail before anything is written
+            stage.prepare(info)
         writer = FrameWriter(output, info.width, info.height, info.fps, source=sound_from if sound else None,
                              source_start=sound_start if sound else 0.0, crf=crf, preset=preset, sar=info.sar,
                              timestamps=info.pts[start + discard:start + total] if info.vfr else None, time_base=info.time_base,
@@ -237,7 +241,7 @@ class Pipeline:
             guide = (stack.enter_context(FrameReader(src_info, self.batch_size, start=start, count=count))
                      if src_info else None)
             to_skip = discard
-            for frames in self.process_batches(reader, cuts, sources=guide):
+            for frames in self.process_batches(reader, cuts, sources=guide, first=start):
                 bar.update(len(frames))
                 skip = min(to_skip, len(frames))
                 to_skip -= skip

@@ -1,23 +1,39 @@
 """oldfilm colorize: predict colour, keep the film's own luma, remove colour flicker."""
 from __future__ import annotations
 
+import click
+
 from . import options
 from .common import film_command
 
-OPTIONS = [options.model, options.render_size, options.colour_strength, options.stabilize, options.strength]
+keyframes = click.option(
+    "--keyframes", type=click.Path(file_okay=False, path_type=str), default=None, metavar="DIR",
+    help="Your colours: every image in DIR whose name ends in f<N> (shot0007_f004211.png) is the colour "
+         "of frame N (0-based), carried through its shot along the motion; an image with alpha is a hint "
+         "image (only painted pixels count). Only chroma is used. Shots without one get the model. "
+         "`oldfilm keyframes` exports frames to paint. Example: --keyframes keys/")
+
+OPTIONS = [keyframes, options.model, options.render_size, options.colour_strength, options.stabilize,
+           options.strength]
 
 
-def recipe(*, model: str | None = None, render_size: int | None = None, models_dir: str | None = None,
-           colour_strength: float = 1.0, stabilize: bool = True, strength: float = 0.9):
+def recipe(*, keyframes: str | None = None, model: str | None = None, render_size: int | None = None,
+           models_dir: str | None = None, colour_strength: float = 1.0, stabilize: bool = True,
+           strength: float = 0.9):
     from ..stages.colorize import Colorize
     from ..stages.stabilize import Stabilize
 
-    chain = [Colorize(model, render_size=render_size, models_dir=models_dir, colour_strength=colour_strength)]
+    common = dict(model=model, render_size=render_size, models_dir=models_dir, colour_strength=colour_strength)
+    if keyframes:
+        from ..stages.guided import GuidedColorize
+        chain = [GuidedColorize(keyframes, **common)]
+    else:
+        chain = [Colorize(**common)]
     return chain + ([Stabilize(mode="chroma", strength=strength)] if stabilize else [])
 
 
 @film_command("colorize", OPTIONS, recipe)
-def command(*, model=None, **_):
+def command(*, keyframes=None, model=None, **_):
     """Colorize black-and-white films; sound, subtitles and chapters are copied unchanged.
 
     The model predicts colour at a small size and the film's own full-resolution luma is kept,
@@ -31,8 +47,12 @@ def command(*, model=None, **_):
       oldfilm colorize reel1.mp4 reel2.mp4 -o out/ --device cuda --batch-size 32
       oldfilm colorize movie.mp4 --no-stabilize     # per-frame colour, to compare
       oldfilm colorize movie.mp4 --colour-strength 0.6   # paler, more cautious colour
+      oldfilm colorize movie.mp4 --keyframes keys/      # your coloured frames or hints
       oldfilm colorize -- -leading-dash.mp4
     """
     from .. import weights
 
     weights.get(model or weights.default("colorize"), "colorize")
+    if keyframes:
+        from .. import keyframes as kf
+        kf.find(keyframes)   # an empty or missing folder fails before any work

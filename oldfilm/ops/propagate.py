@@ -59,43 +59,48 @@ def _affinities(luma: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.T
     return wx, wy
 
 
-def _sweeps(u: torch.Tensor, data: torch.Tensor, weight: torch.Tensor, luma: torch.Tensor,
-            sigma: float, n: int) -> torch.Tensor:
+def _sweeps(u: torch.Tensor, data: torch.Tensor, weight: torch.Tensor, wx: torch.Tensor, wy: torch.Tensor,
+            n: int) -> torch.Tensor:
     """``n`` Jacobi sweeps of min sum weight (u - data)^2 + sum_neighbours w (u_r - u_s)^2."""
-    wx, wy = _affinities(luma, sigma)
     wl, wr, wu, wd = F.pad(wx, (1, 0)), F.pad(wx, (0, 1)), F.pad(wy, (0, 0, 1, 0)), F.pad(wy, (0, 0, 0, 1))
     inv = 1 / (weight + wl + wr + wu + wd).clamp(min=1e-6)
     wl, wr, wu, wd = wl * inv, wr * inv, wu * inv, wd * inv
-    wd_data = weight * data * inv
+    fixed = weight * data * inv
     for _ in range(n):
         p = F.pad(u, (1, 1, 1, 1))
-        u = (wd_data + wl * p[..., 1:-1, :-2] + wr * p[..., 1:-1, 2:]
-             + wu * p[..., :-2, 1:-1] + wd * p[..., 2:, 1:-1])
+        u = fixed + wl * p[..., 1:-1, :-2] + wr * p[..., 1:-1, 2:] + wu * p[..., :-2, 1:-1] + wd * p[..., 2:, 1:-1]
     return u
 
 
+def _coarser(wx, wy, vc, c):
+    """The next level: 2x2 blocks; a coarse edge weighs the mean of the fine edges it crosses (so an
+    edge in the picture stays an edge at every level), the data terms add up."""
+    ph, pw = c.shape[-2] % 2, c.shape[-1] % 2
+    wx, wy, vc, c = (F.pad(x, (0, pw, 0, ph)) for x in (wx, wy, vc, c))
+    return (F.avg_pool2d(wx[..., 1::2], (2, 1)), F.avg_pool2d(wy[..., 1::2, :], (1, 2)),
+            4 * F.avg_pool2d(vc, 2), 4 * F.avg_pool2d(c, 2))
+
+
 def spread(luma: torch.Tensor, values: torch.Tensor, conf: torch.Tensor, *, sigma: float = 0.04,
-           strength: float = 50.0, sweeps: int = 10, coarsest: int = 12) -> torch.Tensor:
+           strength: float = 50.0, sweeps: int = 10, coarsest: int = 3) -> torch.Tensor:
     """Dense ``values`` (1, C, h, w) from the trusted ones: pixels with confidence near 1 keep
     theirs (``strength`` weighs them against smoothness), the others take the colour of the
     region they belong to, following ``luma``'s edges (``sigma``: the luma step, on [0, 1], at
     which an edge stops colour). ``conf`` may be a sparse hint mask."""
-    levels = [(luma, values * conf, conf)]
-    while min(levels[-1][0].shape[-2:]) >= 2 * coarsest:
-        lu, vc, c = levels[-1]
-        # sums, not means, of the data term: the 2-D smoothness energy is the same at every level
-        levels.append((F.avg_pool2d(lu, 2, ceil_mode=True), 4 * F.avg_pool2d(vc, 2, ceil_mode=True),
-                       4 * F.avg_pool2d(c, 2, ceil_mode=True)))
+    levels = [(*_affinities(luma, sigma), values * conf, conf)]
+    while min(levels[-1][3].shape[-2:]) >= 2 * coarsest:
+        levels.append(_coarser(*levels[-1]))
     u = None
     for depth in range(len(levels) - 1, -1, -1):
-        lu, vc, c = levels[depth]
+        wx, wy, vc, c = levels[depth]
         data = vc / c.clamp(min=1e-6)
         if u is None:   # the coarsest level starts from the mean of the trusted values
             mean = vc.sum((2, 3), keepdim=True) / c.sum((2, 3), keepdim=True).clamp(min=1e-6)
             u, n = mean.expand_as(vc).clone(), 5 * sweeps
         else:
-            u, n = F.interpolate(u, size=lu.shape[-2:], mode="bilinear", align_corners=False), sweeps << min(depth, 3)
-        u = _sweeps(u, data, strength * c, lu, sigma, n)
+            h, w = c.shape[-2:]
+            u, n = F.interpolate(u, scale_factor=2, mode="nearest")[..., :h, :w], sweeps << min(depth, 1)
+        u = _sweeps(u, data, strength * c, wx, wy, n)
     return u
 
 
@@ -138,8 +143,10 @@ class Track:
         conf = warp(self.state.conf, bw) * trust
         if self.direct:
             d_cbcr, d_trust = self._direct(gray, now)
-            cbcr = cbcr + d_trust * (d_cbcr - cbcr)
-            conf = torch.maximum(conf, d_trust)
+            # only where the chain lost track: a long match can be fooled by repeating texture
+            take = d_trust * (1 - conf)
+            cbcr = cbcr + take * (d_cbcr - cbcr)
+            conf = conf + take * (d_trust - conf)
         # nothing came from the last frame (new content, a clear occlusion, the gray disagrees):
         # fill. The occlusion test of the confidence also flags small flow slips, where the carried
         # colour is still better than a filled one.

@@ -17,16 +17,17 @@ class Frames:
 
     rgb: torch.Tensor
     source: torch.Tensor
+    index: int = 0   # the film's frame number of the first frame (stages that hold frames keep it)
 
     def __len__(self) -> int:
         return len(self.rgb)
 
     def __getitem__(self, index: slice) -> "Frames":
-        return Frames(self.rgb[index], self.source[index])
+        return Frames(self.rgb[index], self.source[index], self.index + (index.start or 0))
 
     @staticmethod
     def cat(parts: list["Frames"]) -> "Frames":
-        return Frames(torch.cat([p.rgb for p in parts]), torch.cat([p.source for p in parts]))
+        return Frames(torch.cat([p.rgb for p in parts]), torch.cat([p.source for p in parts]), parts[0].index)
 
 
 class Stage:
@@ -45,6 +46,10 @@ class Stage:
             if isinstance(value, torch.nn.Module):
                 value.to(device)
         return self
+
+    def prepare(self, info) -> None:
+        """Told about the film (a :class:`~oldfilm.video.VideoInfo`) before its first frame: check
+        inputs that depend on it and raise BadInput before anything is written."""
 
     def process(self, frames: Frames) -> Frames | None:
         raise NotImplementedError

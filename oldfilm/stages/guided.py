@@ -1,0 +1,178 @@
+"""Guided colorization: the user's keyframes (whole coloured frames or hint images) carried
+through each shot along the film's motion (:mod:`oldfilm.ops.propagate`); shots without a
+keyframe get the automatic colorizer.
+
+Work happens at a small working size (chroma is smooth) on the film's gray frames; the chroma is
+brought back to full size following the film's own luma, which is always kept. A keyframe's
+colour travels forward from it, and backward to the frames before it: for that the stage holds
+frames back until the keyframe arrives (``process`` returns fewer frames than it got), at most
+``hold_mb`` of them, so memory stays bounded; frames farther ahead of their keyframe than that
+get the forward colour alone. Nothing crosses a scene cut: the pipeline flushes and resets.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import keyframes as kf
+from ..errors import BadInput
+from ..ops.color import cbcr_to_rgb_delta, downsample, lab_to_rgb, luma, rgb_to_lab, rgb_to_ycbcr
+from ..ops.flow import DISFlow, to_gray_u8
+from ..ops.propagate import Chroma, Track, guided_upsample, merge, spread
+from . import Frames, Stage
+from .colorize import Colorize
+from .stabilize import work_dims
+
+
+class GuidedColorize(Stage):
+    """``keyframes``: a folder of keyframe images (see :mod:`oldfilm.keyframes`); ``model`` etc.:
+    the automatic colorizer for shots without one."""
+
+    name = "colorize"
+
+    def __init__(self, keyframes: str | Path, *, model: str | None = None, render_size: int | None = None,
+                 models_dir: str | None = None, colour_strength: float = 1.0, work_size: int = 256,
+                 hold_mb: int = 1024, preset: str = "medium"):
+        self.folder = Path(keyframes)
+        self.paths = kf.find(self.folder)
+        self.auto = Colorize(model, render_size=render_size, models_dir=models_dir, colour_strength=colour_strength)
+        self.model_name = self.auto.model_name
+        self.work_size, self.hold_mb = work_size, hold_mb
+        self.flow = DISFlow(preset)
+        self._keys: dict[int, kf.Keyframe] = {}
+        self._info = None
+        self.reset()
+
+    def to(self, device: torch.device) -> "GuidedColorize":
+        self.auto.to(device)
+        return self
+
+    def prepare(self, info) -> None:
+        """Every keyframe read and checked against the film (size, frame numbers, colour)."""
+        self._info = info
+        self._keys = {n: kf.load(p, n, info.width, info.height, info.frames) for n, p in sorted(self.paths.items())}
+
+    def reset(self) -> None:
+        self._track: Track | None = None   # forward from the last keyframe of this shot
+        self._last_key: int | None = None
+        self._held: list[dict] = []        # frames waiting for a keyframe ahead
+
+    # ------------------------------------------------------------------ keyframes at working size
+    def _key_chroma(self, key: kf.Keyframe, y: torch.Tensor, dims) -> tuple[Chroma, torch.Tensor]:
+        """The keyframe's chroma (and at full size, for its own frame) on the film's luma ``y``
+        (1, 1, H, W): its a*b* joined to the film's L*, so painted colours fit the film's lightness."""
+        rgb = torch.from_numpy(key.rgb).to(y.device).permute(2, 0, 1)[None].float() / 255
+        L = rgb_to_lab(y.expand(-1, 3, -1, -1))[:, :1]
+        ab = rgb_to_lab(rgb)[:, 1:]
+        full = rgb_to_ycbcr(lab_to_rgb(torch.cat([L, ab], 1)))[:, 1:]
+        small_y = downsample(y, dims)
+        if key.mask is None:
+            small = downsample(full, dims)
+            return Chroma(small, torch.ones_like(small[:, :1])), full
+        mask = torch.from_numpy(key.mask).to(y.device)[None, None].float()
+        m_small = downsample(mask, dims)
+        c_small = downsample(full * mask, dims) / m_small.clamp(min=1e-6)
+        cbcr = spread(small_y, c_small, (m_small > 0.2).float() * m_small)
+        return Chroma(cbcr, torch.ones_like(cbcr[:, :1])), None
+
+    def _next_key(self, n: int) -> int | None:
+        ahead = [k for k in self._keys if k > n]
+        return min(ahead) if ahead else None
+
+    def _hold_limit(self, h: int, w: int) -> int:
+        return max(1, self.hold_mb * 2 ** 20 // (2 * 3 * h * w))
+
+    # ------------------------------------------------------------------ the stream
+    def process(self, frames: Frames) -> Frames | None:
+        if self._info is None:
+            raise BadInput("GuidedColorize needs the film: run it through Pipeline.run, or call prepare(info) first")
+        with torch.autocast(frames.rgb.device.type, enabled=False):
+            return self._process(frames)
+
+    def _process(self, frames: Frames) -> Frames | None:
+        h, w = frames.rgb.shape[-2:]
+        dims = work_dims(h, w, self.work_size)
+        ys = luma(frames.source.float())
+        small = downsample(ys, dims)
+        ready: list[dict] = []
+        for i in range(len(frames)):
+            n = frames.index + i
+            item = {"n": n, "rgb": frames.rgb[i:i + 1], "source": frames.source[i:i + 1], "y_small": small[i:i + 1],
+                    "gray": to_gray_u8(small[i].expand(3, -1, -1)), "fwd": None, "dist": 0, "full": None}
+            if n in self._keys:
+                chroma, item["full"] = self._key_chroma(self._keys[n], ys[i:i + 1], dims)
+                self._backward(item["gray"], chroma, n)
+                self._track = Track(self.flow)
+                self._track.start(item["gray"], chroma)
+                self._last_key, item["fwd"] = n, chroma
+                ready += self._held + [item]
+                self._held = []
+                continue
+            if self._track is not None:
+                item["fwd"], item["dist"] = self._track.step(item["gray"]), n - self._last_key
+            ahead = self._next_key(n)
+            if self._held or (ahead is not None and ahead - n <= self._hold_limit(h, w)):
+                item["rgb"], item["source"] = self._compact(item)
+                item["fwd"] = item["fwd"].half() if item["fwd"] is not None else None
+                self._held.append(item)
+                while len(self._held) > self._hold_limit(h, w):   # the keyframe is too far: let the oldest go
+                    ready.append(self._held.pop(0))
+            else:
+                ready.append(item)
+        return self._emit(ready)
+
+    @staticmethod
+    def _compact(item: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """A held frame as uint8 on the CPU (the source only where it differs from the picture)."""
+        u8 = lambda t: t.mul(255).round_().clamp_(0, 255).to(torch.uint8).cpu()  # noqa: E731
+        return u8(item["rgb"]), None if item["source"] is item["rgb"] else u8(item["source"])
+
+    def _backward(self, gray: np.ndarray, chroma: Chroma, key: int) -> None:
+        """Carry the keyframe's chroma back through the held frames and merge it with their
+        forward estimate (if an earlier keyframe of the shot reached them)."""
+        track = Track(self.flow)
+        track.start(gray, chroma)
+        for item in reversed(self._held):
+            back = track.step(item["gray"])
+            dist = key - item["n"]
+            fwd = item["fwd"]
+            item["fwd"] = back if fwd is None else merge(fwd.float(), back, item["dist"], dist)
+        for item in self._held:
+            item["fwd"] = item["fwd"].half() if item["fwd"] is not None else None
+
+    def _emit(self, items: list[dict]) -> Frames | None:
+        if not items:
+            return None
+        device = self.auto_device()
+        rgb = torch.cat([self._restore(it["rgb"], device) for it in items])
+        source = torch.cat([self._restore(it["source"], device) if it["source"] is not None else
+                            self._restore(it["rgb"], device) for it in items])
+        y = luma(source)
+        out = rgb.clone()
+        need_auto = [j for j, it in enumerate(items) if it["fwd"] is None]
+        if need_auto:
+            out[need_auto] = self.auto.colorize(rgb[need_auto])
+        for j, it in enumerate(items):
+            if it["fwd"] is None:
+                continue
+            cbcr = it["full"] if it["full"] is not None else guided_upsample(
+                it["fwd"].float().cbcr.to(device), it["y_small"].to(device), y[j:j + 1])
+            out[j:j + 1] = (rgb[j:j + 1] + cbcr_to_rgb_delta(cbcr - rgb_to_ycbcr(rgb[j:j + 1])[:, 1:])).clamp(0, 1)
+        return Frames(out, source, items[0]["n"])
+
+    def auto_device(self) -> torch.device:
+        return next(self.auto.net.parameters()).device
+
+    @staticmethod
+    def _restore(t: torch.Tensor, device) -> torch.Tensor:
+        return t.to(device).float() / 255 if t.dtype == torch.uint8 else t.float()
+
+    def flush(self) -> Frames | None:
+        held, self._held = self._held, []
+        return self._emit(held)
+
+    def describe(self) -> str:
+        return (f"colorize(keyframes={self.folder.name}: {len(self.paths)}, work_size={self.work_size}, "
+                f"elsewhere model={self.model_name})")

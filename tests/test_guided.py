@@ -1,0 +1,143 @@
+"""Guided colorization: keyframes and hint images carried through the shot, errors one line each."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from conftest import decode, ff
+from oldfilm.cli import cli
+from oldfilm.metrics import delta_e2000
+from oldfilm.ops.color import rgb_to_lab, rgb_to_ycbcr
+from oldfilm.ops.propagate import Chroma, propagate, spread
+
+
+def tensor(frames: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255
+
+
+def test_spread_fills_each_region_and_stops_at_an_edge():
+    luma = torch.full((1, 1, 48, 64), 0.3)
+    luma[..., 32:] = 0.8                                   # an edge down the middle
+    hints, mask = torch.zeros(1, 2, 48, 64), torch.zeros(1, 1, 48, 64)
+    hints[:, :, 10, 5], mask[:, :, 10, 5] = torch.tensor([-0.1, 0.2]).view(1, 2), 1   # one dot each side
+    hints[:, :, 40, 60], mask[:, :, 40, 60] = torch.tensor([0.2, -0.1]).view(1, 2), 1
+    out = spread(luma, hints, mask)
+    assert torch.allclose(out[0, :, :, :30].mean((1, 2)), torch.tensor([-0.1, 0.2]), atol=0.02)
+    assert torch.allclose(out[0, :, :, 34:].mean((1, 2)), torch.tensor([0.2, -0.1]), atol=0.02)
+    assert (out[0, :, :, 31] - out[0, :, :, 32]).abs().min() > 0.2   # sharp at the edge
+
+
+def test_chroma_follows_a_pan():
+    rng = np.random.default_rng(0)
+    big = cv2.resize(rng.integers(0, 255, (12, 20, 3), dtype=np.uint8), (200, 120), interpolation=cv2.INTER_CUBIC)
+    frames = np.stack([big[:, 2 * t:2 * t + 160] for t in range(16)])   # 2 px a frame to the left
+    truth = tensor(frames)
+    y = rgb_to_ycbcr(truth)[:, :1]
+    grays = [(y[i, 0] * 255).round().byte().numpy() for i in range(len(y))]
+    key = rgb_to_ycbcr(truth[:1])[:, 1:]
+    out = propagate(grays, {0: Chroma(key, torch.ones_like(key[:, :1]))})
+    err = (out[-1].cbcr - rgb_to_ycbcr(truth[-1:])[:, 1:]).abs()[..., 4:-36].mean()
+    gray_err = rgb_to_ycbcr(truth[-1:])[:, 1:].abs()[..., 4:-36].mean()
+    assert err < 0.15 * gray_err
+
+
+@pytest.fixture(scope="module")
+def colour_clip(tmp_path_factory):
+    """A 1 s colour clip (the truth), its gray film, and a keyframe folder with the truth's frame 0."""
+    d = tmp_path_factory.mktemp("guided")
+    truth, gray = d / "truth.mp4", d / "gray.mp4"
+    ff("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=1", "-c:v", "libx264", "-crf", "12",
+       "-pix_fmt", "yuv420p", str(truth))
+    ff("-i", str(truth), "-vf", "hue=s=0", "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv420p", str(gray))
+    frames = decode(truth)
+    keys = d / "keys"
+    keys.mkdir()
+    cv2.imwrite(str(keys / "shot0000_f000000.png"), cv2.cvtColor(frames[0], cv2.COLOR_RGB2BGR))
+    return truth, gray, keys, frames
+
+
+def mean_de(a: np.ndarray, b: np.ndarray) -> float:
+    return float(delta_e2000(rgb_to_lab(tensor(a)), rgb_to_lab(tensor(b))).mean())
+
+
+def test_keyframe_colours_the_shot(colour_clip, tiny_models, tmp_path):
+    truth, gray, keys, frames = colour_clip
+    out = tmp_path / "out.mp4"
+    r = CliRunner().invoke(cli, ["colorize", str(gray), "--keyframes", str(keys), "-o", str(out), "-q",
+                                 "--models-dir", str(tiny_models)])
+    assert r.exit_code == 0, r.output
+    got, film = decode(out), decode(gray)
+    assert len(got) == len(film) == 25
+    y = lambda f: rgb_to_ycbcr(tensor(f))[:, 0] * 255  # noqa: E731
+    assert (y(got) - y(film)).abs().mean() < 3   # the film's luma is kept (4:2:0 moves saturated colours a little)
+    assert mean_de(got, frames) < 0.5 * mean_de(film, frames)
+
+
+def test_hint_image(colour_clip, tiny_models, tmp_path):
+    truth, gray, _, frames = colour_clip
+    keys = tmp_path / "hints"
+    keys.mkdir()
+    rgba = np.zeros((120, 160, 4), np.uint8)
+    rng = np.random.default_rng(0)
+    for yy, xx in zip(rng.integers(3, 117, 40), rng.integers(3, 157, 40)):
+        rgba[yy - 2:yy + 3, xx - 2:xx + 3, :3] = cv2.cvtColor(frames[0], cv2.COLOR_RGB2BGR)[yy - 2:yy + 3, xx - 2:xx + 3]
+        rgba[yy - 2:yy + 3, xx - 2:xx + 3, 3] = 255
+    cv2.imwrite(str(keys / "f0.png"), rgba)
+    out = tmp_path / "out.mp4"
+    r = CliRunner().invoke(cli, ["colorize", str(gray), "--keyframes", str(keys), "-o", str(out), "-q",
+                                 "--models-dir", str(tiny_models), "--no-stabilize"])
+    assert r.exit_code == 0, r.output
+    got, film = decode(out), decode(gray)
+    assert mean_de(got[:3], frames[:3]) < 0.8 * mean_de(film[:3], frames[:3])
+
+
+def bad_keyframes(kind: str, folder, frame0: np.ndarray) -> str:
+    folder.mkdir()
+    bgr = cv2.cvtColor(frame0, cv2.COLOR_RGB2BGR)
+    if kind == "size":
+        cv2.imwrite(str(folder / "f0.png"), cv2.resize(bgr, (100, 100)))
+        return "f0.png is 100x100 but the film is 160x120"
+    if kind == "beyond":
+        cv2.imwrite(str(folder / "f500.png"), bgr)
+        return "f500.png: frame 500 is beyond the film (25 frames"
+    if kind == "unreadable":
+        (folder / "f3.png").write_bytes(b"not a picture")
+        return "f3.png: cannot be read as an image"
+    if kind == "gray":
+        cv2.imwrite(str(folder / "f0.png"), cv2.cvtColor(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR))
+        return "f0.png has no colour"
+    if kind == "no paint":
+        cv2.imwrite(str(folder / "f0.png"), np.zeros((120, 160, 4), np.uint8))
+        return "f0.png: a hint image with no painted pixels"
+    (folder / "notes.txt").write_text("nothing here")
+    return "no keyframes in"
+
+
+@pytest.mark.parametrize("kind", ["size", "beyond", "unreadable", "gray", "no paint", "empty"])
+def test_bad_keyframes_are_one_line(kind, colour_clip, tiny_models, tmp_path):
+    _, gray, _, frames = colour_clip
+    message = bad_keyframes(kind, tmp_path / "keys", frames[0])
+    out = tmp_path / "out.mp4"
+    r = CliRunner().invoke(cli, ["colorize", str(gray), "--keyframes", str(tmp_path / "keys"), "-o", str(out),
+                                 "-q", "--models-dir", str(tiny_models)])
+    assert r.exit_code == 2, r.output
+    assert message in r.output and len(r.output.strip().splitlines()) == 1, r.output
+    assert not out.exists() and not list(tmp_path.glob(".out*"))
+
+
+def test_keyframes_command_exports_one_frame_per_shot(tmp_path):
+    film = tmp_path / "two shots.mp4"
+    ff("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=1", "-f", "lavfi", "-i",
+       "mandelbrot=size=160x120:rate=25", "-filter_complex", "[1:v]trim=duration=1[m];[0:v][m]concat=n=2:v=1,hue=s=0",
+       "-c:v", "libx264", "-pix_fmt", "yuv420p", str(film))
+    out = tmp_path / "keys"
+    r = CliRunner().invoke(cli, ["keyframes", str(film), "-o", str(out), "-q"])
+    assert r.exit_code == 0, r.output
+    index = json.loads((out / "keyframes.json").read_text())
+    assert [(s["first"], s["last"]) for s in index["shots"]] == [(0, 24), (25, 49)]
+    names = sorted(p.name for p in out.glob("*.png"))
+    assert names == ["shot0000_f000002.png", "shot0001_f000027.png"]
+    assert cv2.imread(str(out / names[1])).shape == (120, 160, 3)
