@@ -261,10 +261,13 @@ class RayExecutor:
 
 def run_batch(films: list[Film], command: str, recipe: dict, *, device: str, batch_size: int,
               precision: str, crf: int, preset: str, force: bool, chunk_seconds: float,
-              executor, on_chunk=None, on_film=None, tags: dict[str, str] | None = None) -> list[Film]:
+              executor, on_chunk=None, on_film=None, tags: dict[str, str] | None = None,
+              on_resumed=None) -> list[Film]:
     """Process every film through ``executor``; a failing film is recorded and the others go on.
-    ``on_chunk(film, chunk)`` and ``on_film(film)`` report progress; ``tags``: the outputs'
+    ``on_chunk(film, chunk)`` and ``on_film(film)`` report progress, ``on_resumed(film, chunk)``
+    each chunk found done by an earlier run (default: ``on_chunk``); ``tags``: the outputs'
     container metadata."""
+    on_resumed = on_resumed or on_chunk
     todo = []
     for film in films:
         if film.status == "failed":
@@ -287,8 +290,8 @@ def run_batch(films: list[Film], command: str, recipe: dict, *, device: str, bat
         for chunk in film.chunks:
             path = film.chunk_path(chunk)
             if path.exists():
-                if on_chunk:
-                    on_chunk(film, chunk)
+                if on_resumed:
+                    on_resumed(film, chunk)
                 continue
             tasks.append(Task(str(film.input), str(path), chunk.start, chunk.count, chunk.warmup, command, recipe,
                               device, batch_size, precision, crf, preset))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -22,10 +21,21 @@ def _tensor(batch: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(batch).permute(0, 3, 1, 2).float().div_(255)
 
 
+def fit(width: int, height: int, size: int | None) -> tuple[int, int] | None:
+    """Even (width, height) with the long side ``size`` (None: no scaling)."""
+    if size is None or max(width, height) <= size:
+        return None
+    scale = size / max(width, height)
+    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+
+
 def evaluate(video: str | Path, source: str | Path | None = None, truth: str | Path | None = None,
-             *, batch_size: int = 16, progress: bool = False) -> dict:
+             *, batch_size: int = 16, progress: bool = False, size: int | None = None, on_frames=None) -> dict:
     """Per-frame and mean scores of ``video``. Flow for the warping error comes from ``source``'s
-    gray frames (default: ``video``'s own); pairs across a scene cut are not counted."""
+    gray frames (default: ``video``'s own); pairs across a scene cut are not counted
+    (``per_frame["pairs"]`` holds the second frame of each pair scored). ``size``: score frames
+    scaled to this long side (faster; the scores are those of the smaller picture).
+    ``on_frames(index, video_batch, source_batch, cuts)`` sees every uint8 batch as it is scored."""
     infos = {"video": probe(video)}
     if source is not None:
         infos["source"] = probe(source)
@@ -36,9 +46,10 @@ def evaluate(video: str | Path, source: str | Path | None = None, truth: str | P
         if (info.width, info.height) != (base.width, base.height):
             raise BadInput(f"{info.path.name} is {info.width}x{info.height} but {base.path.name} is "
                            f"{base.width}x{base.height}: compare films of the same size")
-    readers = {k: iter(FrameReader(v, batch_size)) for k, v in infos.items()}
+    dims = fit(base.width, base.height, size)
+    readers = {k: iter(FrameReader(v, batch_size, size=dims)) for k, v in infos.items()}
     detector, dis = SceneDetector(), DISFlow("medium")
-    per = {"warping_error": [], "colourfulness": [], "delta_e2000": [], "psnr": []}
+    per = {"warping_error": [], "colourfulness": [], "delta_e2000": [], "psnr": [], "pairs": []}
     cuts, index, prev, prev_gray = [], 0, None, None
     bar = tqdm(total=base.frames, unit="frame", disable=not progress, desc="eval")
     while True:
@@ -50,6 +61,8 @@ def evaluate(video: str | Path, source: str | Path | None = None, truth: str | P
         guide = batches.get("source", batches["video"])[:n]
         found = set(detector(guide, index))
         cuts += sorted(found)
+        if on_frames is not None:
+            on_frames(index, batches["video"][:n], guide, sorted(found))
         per["colourfulness"] += colourfulness(vid).tolist()
         if "truth" in batches:
             tru = _tensor(batches["truth"][:n])
@@ -62,6 +75,7 @@ def evaluate(video: str | Path, source: str | Path | None = None, truth: str | P
                 fw = flow_tensor(dis(prev_gray, gray), "cpu")
                 bw = flow_tensor(dis(gray, prev_gray), "cpu")
                 per["warping_error"].append(warping_error(prev, frame, fw, non_occlusion(fw, bw)).item())
+                per["pairs"].append(index + i)
             prev, prev_gray = frame, gray
         index += n
         bar.update(n)
@@ -71,35 +85,20 @@ def evaluate(video: str | Path, source: str | Path | None = None, truth: str | P
     report = {"video": str(video), "source": str(source) if source else None,
               "truth": str(truth) if truth else None, "frames": index, "cuts": cuts}
     for key, values in per.items():
-        report[key] = float(np.mean(values)) if values else None
+        if key != "pairs":
+            report[key] = float(np.mean(values)) if values else None
     report["per_frame"] = {k: v for k, v in per.items() if v}
     return report
 
 
-def plot(report: dict, path: str | Path, width: int = 900, panel: int = 160) -> None:
-    """A PNG with one line chart per metric over the frames (warping error per frame pair)."""
-    series = [(k, v) for k, v in report["per_frame"].items() if v]
-    img = np.full((panel * len(series) + 30, width, 3), 255, np.uint8)
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    cv2.putText(img, Path(report["video"]).name[:80], (10, 20), font, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-    for row, (name, values) in enumerate(series):
-        top, left, right = 30 + row * panel, 70, width - 15
-        bottom = top + panel - 30
-        lo, hi = min(values), max(values)
-        hi = hi if hi > lo else lo + 1e-9
-        cv2.rectangle(img, (left, top), (right, bottom), (180, 180, 180), 1)
-        xs = np.linspace(left, right, num=len(values)) if len(values) > 1 else np.array([left])
-        ys = bottom - (np.asarray(values) - lo) / (hi - lo) * (bottom - top)
-        pts = np.stack([xs, ys], 1).round().astype(np.int32)
-        cv2.polylines(img, [pts], False, (180, 90, 20), 1, cv2.LINE_AA)
-        for cut in report["cuts"]:
-            x = int(left + cut / max(report["frames"] - 1, 1) * (right - left))
-            cv2.line(img, (x, top), (x, bottom), (60, 60, 220), 1)
-        mean = float(np.mean(values))
-        cv2.putText(img, f"{name}  mean {mean:.6g}", (left + 5, top + 14), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
-        cv2.putText(img, f"{hi:.3g}", (5, top + 10), font, 0.35, (80, 80, 80), 1, cv2.LINE_AA)
-        cv2.putText(img, f"{lo:.3g}", (5, bottom), font, 0.35, (80, 80, 80), 1, cv2.LINE_AA)
-    cv2.imwrite(str(path), img)
+def plot(report: dict, path: str | Path) -> None:
+    """A PNG with one chart per score over the frames (warping error per frame pair), scene cuts marked."""
+    from .charts import line_chart
+
+    per = report["per_frame"]
+    panels = [(name, [(name, per["pairs"] if name == "warping_error" else list(range(len(values))), values)])
+              for name, values in per.items() if values and name != "pairs"]
+    Path(path).write_bytes(line_chart(panels, cuts=report["cuts"], title=Path(report["video"]).name))
 
 
 def save(report: dict, json_path: str | Path | None, plot_path: str | Path | None) -> None:

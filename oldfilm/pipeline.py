@@ -201,7 +201,7 @@ class Pipeline:
     def run(self, input: str | Path, output: str | Path, *, crf: int = 18, preset: str = "medium",
             overwrite: bool = False, cuts: Iterable[int] = (), info: VideoInfo | None = None,
             source: str | Path | None = None, start: int = 0, count: int | None = None,
-            discard: int = 0, sound: bool = True, tags: dict[str, str] | None = None) -> RunResult:
+            discard: int = 0, sound: bool = True, tags: dict[str, str] | None = None, bar=None) -> RunResult:
         """Process the film ``input`` into ``output``, audio and subtitles copied unchanged.
 
         ``source``: when ``input`` is a processed copy of a film (a colorized film to stabilize),
@@ -209,7 +209,8 @@ class Pipeline:
         it has any, else from ``source``. ``start``/``count``: process only that part of the film
         (a chunk of a batch run); the first ``discard`` of those frames only warm up temporal
         state and are not written; ``sound=False`` writes the picture alone; ``tags``: container
-        metadata of the output (default: :meth:`disclosure`).
+        metadata of the output (default: :meth:`disclosure`); ``bar``: a progress bar to advance
+        (one over several films) instead of the film's own.
         """
         input, output = Path(input), Path(output)
         info = info or probe(input)
@@ -227,7 +228,8 @@ class Pipeline:
         sound_start = timing.start
         started = time.perf_counter()
         total = min(count, info.frames - start) if count is not None else info.frames - start
-        bar = tqdm(total=total, unit="frame", disable=not self.progress, dynamic_ncols=True,
+        own_bar = bar is None
+        bar = bar if bar is not None else tqdm(total=total, unit="frame", disable=not self.progress, dynamic_ncols=True,
                    desc=input.name[:30], smoothing=0.1)
         for stage in self.stages:   # inputs that depend on the film fail before anything is written
             stage.prepare(info)
@@ -247,6 +249,7 @@ class Pipeline:
                 to_skip -= skip
                 if skip < len(frames):
                     writer.write(frames[skip:])
-            bar.close()
+            if own_bar:
+                bar.close()
             writer.close()
         return RunResult(input, output, total - discard, writer.frames_written, time.perf_counter() - started)

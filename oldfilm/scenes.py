@@ -51,12 +51,15 @@ class SceneDetector:
         return cuts
 
 
-def detect_scenes(path: str | Path, batch_size: int = 32) -> list[int]:
-    """The cuts of a whole film: the first frame index of every shot after the first."""
+def detect_scenes(path: str | Path, batch_size: int = 32, width: int | None = None) -> list[int]:
+    """The cuts of a whole film: the first frame index of every shot after the first. ``width``:
+    decode the frames that small (ffmpeg scales them: much faster; the detector looks at 64 px)."""
     from .video import FrameReader, probe
 
+    info = probe(path)
+    size = None if width is None else (width, max(2, round(width * info.height / info.width / 2) * 2))
     detector, cuts, index = SceneDetector(), [], 0
-    with FrameReader(probe(path), batch_size) as reader:
+    with FrameReader(info, batch_size, size=size) as reader:
         for batch in reader:
             cuts += detector(batch, index)
             index += len(batch)

@@ -1,21 +1,19 @@
 """oldfilm batch: every film of a folder through a film command, in chunks, resumable."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
 from . import options
+from .common import with_recipe_options
 from .. import commands
-from ..errors import BadInput
+from ..errors import BadInput, OldfilmError
 
 
 def _recipe_options(f):
-    """Every batchable command's recipe options, each once (a command takes those it knows)."""
-    seen: list = []
-    for c in commands.film_commands(batch=True):
-        seen += [o for o in c.module.OPTIONS if all(o is not s for s in seen)]
-    return options.apply(f, seen)
+    return with_recipe_options(f, commands.film_commands(batch=True))
 
 
 @click.command("batch")
@@ -36,6 +34,7 @@ def _recipe_options(f):
               help="Long films are cut into chunks of about this length, at scene cuts; finished "
                    "chunks survive a crash.")
 @_recipe_options
+@options.report
 @options.compute
 def command(folder, out_dir, recursive, command_name, force, workers, ray_address, chunk_seconds, **opts):
     """Process every film in a folder; resumable after a crash or a reboot.
@@ -67,18 +66,40 @@ def command(folder, out_dir, recursive, command_name, force, workers, ray_addres
     if not films:
         raise BadInput(f"no films found in {folder}" + ("" if recursive else " (add --recursive for sub-folders)"))
     executor = runner.RayExecutor(ray_address) if ray_address else runner.LocalExecutor(workers)
-    total = sum(f.frames for f in films if f.status != "failed")
-    bar = tqdm(total=total, unit="frame", disable=opts["quiet"], desc="all films", dynamic_ncols=True)
+    todo = [f for f in films if f.status != "failed" and (force or not f.output.exists())]
+    # the bar counts the frames still to do; its rate is the whole run's mean (smoothing 0), so the
+    # ETA covers every film; chunks finished by an earlier run count as done from the start
+    bar = tqdm(total=sum(f.frames for f in todo), unit="frame", disable=opts["quiet"], desc="all films",
+               dynamic_ncols=True, smoothing=0)
+    done = []
+    settings = {"command": command_name, **recipe}
+    run = {k: opts[k] for k in ("device", "precision", "batch_size", "crf", "preset")}
+
+    def resumed(film, chunk):
+        bar.initial += chunk.count
+        bar.update(chunk.count)
+
+    def finished(film):
+        done.append(film)
+        bar.set_postfix_str(f"films {len(done)}/{len(todo)} done")
+        if opts["report"] and film.status == "done":
+            from ..report import write_film_report
+            try:
+                write_film_report(film.input, film.output, command=command_name, stages=stages, settings=recipe,
+                                  seconds=film.seconds, frames=film.frames, run=run, models_dir=opts["models_dir"])
+            except OldfilmError as e:
+                bar.write(f"oldfilm: warning: no report for {film.output.name}: {e}", file=sys.stderr)
+
+    bar.set_postfix_str(f"films 0/{len(todo)} done")
     runner.run_batch(
         films, command_name, recipe, device=opts["device"], batch_size=opts["batch_size"],
         precision=opts["precision"], crf=opts["crf"], preset=opts["preset"], force=force,
-        chunk_seconds=chunk_seconds, executor=executor,
-        on_chunk=lambda film, chunk: (bar.update(chunk.count), bar.set_postfix_str(film.input.name[:30])),
-        on_film=lambda film: None, tags=disclosure(stages))
-    for film in films:
-        if film.status == "skipped":
-            bar.update(film.frames)
+        chunk_seconds=chunk_seconds, executor=executor, on_chunk=lambda film, chunk: bar.update(chunk.count),
+        on_resumed=resumed, on_film=finished, tags=disclosure(stages))
     bar.close()
+    if opts["report"]:
+        from ..report import write_batch_report
+        write_batch_report(out_dir, films, command=command_name, settings=settings)
     width = max(len(str(f.input.relative_to(folder))) for f in films)
     click.echo(f"\n{'film':{width}}  {'result':8} {'frames':>7} {'after s':>8}  output / reason")
     for f in films:

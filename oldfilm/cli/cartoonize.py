@@ -32,7 +32,7 @@ OPTIONS = [
                       "see `oldfilm models`)."),
     click.option("--colorizer", default=None, metavar="NAME",
                  help="Colorization model for black-and-white shots (see `oldfilm models`)."),
-    options.render_size, options.strength,
+    options.render_size, options.strength, options.flow_quality,
 ]
 LIST_STYLES = click.option("--list-styles", is_flag=True, expose_value=False, is_eager=True,
                            callback=_list_styles, help="Say what each style looks like, and exit.")
@@ -40,7 +40,7 @@ LIST_STYLES = click.option("--list-styles", is_flag=True, expose_value=False, is
 
 def recipe(*, style: str = "shinkai", colorize: str = "auto", colorizer: str | None = None,
            render_size: int | None = None, models_dir: str | None = None, strength: float = 0.9,
-           cartoon_model: str | None = None):
+           cartoon_model: str | None = None, flow_quality: str = "medium"):
     """``colorize``: "auto" colorizes only the shots that are black and white, "yes" every
     shot, "no" none (a colour film)."""
     from ..stages.cartoonize import Cartoonize
@@ -50,9 +50,9 @@ def recipe(*, style: str = "shinkai", colorize: str = "auto", colorizer: str | N
     chain = []
     if colorize != "no":
         chain += [Colorize(colorizer, render_size=render_size, models_dir=models_dir, only_gray=colorize == "auto"),
-                  Stabilize(mode="chroma", strength=strength)]
+                  Stabilize(mode="chroma", strength=strength, preset=flow_quality)]
     return chain + [Cartoonize(style, model=cartoon_model, models_dir=models_dir),
-                    Stabilize(mode="rgb", strength=strength)]
+                    Stabilize(mode="rgb", strength=strength, preset=flow_quality)]
 
 
 @film_command("cartoonize", OPTIONS, recipe, extra=(LIST_STYLES,))

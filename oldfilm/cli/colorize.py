@@ -14,12 +14,12 @@ keyframes = click.option(
          "`oldfilm keyframes` exports frames to paint. Example: --keyframes keys/")
 
 OPTIONS = [keyframes, options.model, options.render_size, options.colour_strength, options.stabilize,
-           options.strength]
+           options.strength, options.flow_quality]
 
 
 def recipe(*, keyframes: str | None = None, model: str | None = None, render_size: int | None = None,
            models_dir: str | None = None, colour_strength: float = 1.0, stabilize: bool = True,
-           strength: float = 0.9):
+           strength: float = 0.9, flow_quality: str = "medium"):
     from ..stages.colorize import Colorize
     from ..stages.stabilize import Stabilize
 
@@ -29,7 +29,7 @@ def recipe(*, keyframes: str | None = None, model: str | None = None, render_siz
         chain = [GuidedColorize(keyframes, **common)]
     else:
         chain = [Colorize(**common)]
-    return chain + ([Stabilize(mode="chroma", strength=strength)] if stabilize else [])
+    return chain + ([Stabilize(mode="chroma", strength=strength, preset=flow_quality)] if stabilize else [])
 
 
 @film_command("colorize", OPTIONS, recipe)

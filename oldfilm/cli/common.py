@@ -1,6 +1,7 @@
 """What the film commands share: where outputs go, and running a recipe over films."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -28,8 +29,12 @@ def output_for(input: Path, output: str | None, suffix: str, many: bool) -> Path
     return out
 
 
-def run_films(inputs: tuple[str, ...], stages_factory, suffix: str, opts: dict, source: str | None = None) -> None:
-    """Process each film with one pipeline of the given stages (the shared path of commands)."""
+def run_films(inputs: tuple[str, ...], stages_factory, suffix: str, opts: dict, source: str | None = None,
+              command: str = "", settings: dict | None = None) -> None:
+    """Process each film with one pipeline of the given stages (the shared path of commands);
+    ``command`` and its ``settings`` (recipe options) go into each film's report."""
+    from tqdm import tqdm
+
     from ..pipeline import Pipeline
     from ..video import probe
     from ..video.compare import compare_path, write_compare
@@ -47,20 +52,41 @@ def run_films(inputs: tuple[str, ...], stages_factory, suffix: str, opts: dict, 
                     precision=opts["precision"], progress=not opts["quiet"])
     if not opts["quiet"]:
         click.echo(f"oldfilm: {pipe.describe()}", err=True)
-    for film, info, out in plans:
+    # one bar over every film: its ETA is the whole job's
+    bar = tqdm(total=sum(info.frames for _, info, _ in plans), unit="frame", disable=opts["quiet"],
+               dynamic_ncols=True, smoothing=0.1)
+    for n, (film, info, out) in enumerate(plans):
+        bar.set_description(f"{n + 1}/{len(plans)} {film.name[:24]}" if len(plans) > 1 else film.name[:30])
         for stage in pipe.stages:
             stage.reset()
         result = pipe.run(film, out, crf=opts["crf"], preset=opts["preset"], overwrite=opts["overwrite"],
-                          info=info, source=source)
+                          info=info, source=source, bar=bar)
         if opts["compare"]:
             write_compare(film, out, compare_path(out), opts["compare"], crf=opts["crf"], preset=opts["preset"],
                           tags=pipe.disclosure())
+        if opts.get("report"):
+            from ..report import write_film_report
+            run = {"device": str(pipe.device), "precision": pipe.precision, "batch_size": pipe.batch_size,
+                   "crf": opts["crf"], "preset": opts["preset"]}
+            write_film_report(film, out, command=command, stages=pipe.stages, settings=settings or {},
+                              seconds=result.seconds, frames=result.frames_out, run=run,
+                              models_dir=opts.get("models_dir"), compare=compare_path(out) if opts["compare"] else None)
         if abs(result.frames_out - info.frames) > 1:
-            click.echo(f"oldfilm: warning: {film.name}: its index lists {info.frames} frames but "
-                       f"{result.frames_out} could be decoded (a damaged file?)", err=True)
+            bar.write(f"oldfilm: warning: {film.name}: its index lists {info.frames} frames but "
+                      f"{result.frames_out} could be decoded (a damaged file?)", file=sys.stderr)
         if not opts["quiet"]:
-            click.echo(f"wrote {out} ({result.frames_out} frames, {len(pipe.cuts) + 1} shots, "
-                       f"{result.seconds:.1f} s, {result.fps:.1f} frames/s)", err=True)
+            bar.write(f"wrote {out} ({result.frames_out} frames, {len(pipe.cuts) + 1} shots, "
+                      f"{result.seconds:.1f} s, {result.fps:.1f} frames/s)", file=sys.stderr)
+    bar.close()
+
+
+def with_recipe_options(f, cmds):
+    """Decorate ``f`` with the recipe options of every command in ``cmds``, each once (a command
+    takes those it knows): what ``batch`` and ``preview`` offer."""
+    seen: list = []
+    for c in cmds:
+        seen += [o for o in c.module.OPTIONS if all(o is not s for s in seen)]
+    return options.apply(f, seen)
 
 
 def film_command(name: str, recipe_options: list, recipe, extra: tuple = ()):
@@ -74,7 +100,7 @@ def film_command(name: str, recipe_options: list, recipe, extra: tuple = ()):
         def run(inputs, **opts):
             chosen = commands.recipe_options(name, opts)
             check(**chosen)
-            run_films(inputs, lambda: recipe(**chosen), suffix, opts)
+            run_films(inputs, lambda: recipe(**chosen), suffix, opts, command=name, settings=chosen)
 
         run.__doc__ = check.__doc__
         run = options.processing(options.apply(run, list(recipe_options) + list(extra)))

@@ -18,7 +18,7 @@ from . import options
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=str), default=None,
               help="Write the scores, with every frame's, to this JSON file (else printed).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=str), default=None,
-              help="Write a per-frame chart of every score to this PNG.")
+              help="Write a per-frame chart of every score to this PNG (matplotlib: pip install 'oldfilm[report]').")
 @options.quiet
 def command(video, source, truth, json_path, plot_path, quiet):
     """Score a film: flicker (warping error), colourfulness, and distance to a colour truth.
@@ -34,7 +34,12 @@ def command(video, source, truth, json_path, plot_path, quiet):
       oldfilm eval movie.colorized.mp4 --source movie.mp4
       oldfilm eval gray.colorized.mp4 --source gray.mp4 --truth colour.mp4 --json s.json --plot s.png
     """
+    from .. import charts
+    from ..errors import BadInput
     from ..evaluate import evaluate, save
+
+    if plot_path and not charts.available():
+        raise BadInput(f"--plot draws with matplotlib, which is not installed: {charts.HOW}")
 
     report = evaluate(video, source, truth, progress=not quiet)
     save(report, json_path, plot_path)

@@ -30,6 +30,11 @@ compare = click.option(
     help="Also write NAME.compare.EXT beside the output for review: the input and the output side by "
          "side (--compare, or --compare side) or a split wipe at the film's size (--compare wipe); "
          "sound kept. Example: oldfilm colorize movie.mp4 --compare wipe")
+report = click.option(
+    "--report/--no-report", default=True, show_default=True,
+    help="Write a run report beside each output: NAME.report.json and a self-contained NAME.report.html "
+         "(streams, chain, settings, model hashes, time, per-shot thumbnails and scores, charts with "
+         "oldfilm[report]). Example: oldfilm colorize movie.mp4 --no-report")
 quiet = click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary; errors only.")
 device = click.option(
     "--device", default=DEFAULTS["device"], show_default=True, metavar="auto|cpu|cuda[:N]|mps",
@@ -69,6 +74,12 @@ model = click.option("--model", default=None, metavar="NAME",
                      help="Colorization model (see `oldfilm models`). Default: the registry's default.")
 
 
+flow_quality = click.option(
+    "--flow-quality", type=click.Choice(["ultrafast", "fast", "medium"]), default="medium", show_default=True,
+    help="How carefully the stabilizer measures motion (OpenCV DIS presets): ultrafast is quicker and "
+         "steadies less. Example: oldfilm colorize movie.mp4 --flow-quality fast")
+
+
 def apply(f, opts):
     for opt in reversed(opts):
         f = opt(f)
@@ -77,9 +88,11 @@ def apply(f, opts):
 
 def compute(f):
     """Where and how the models run, and how the film is encoded."""
-    return apply(f, [device, batch_size, precision, crf, preset, models_dir, quiet])
+    from .config import config_option, quality_option
+
+    return apply(f, [config_option, quality_option, device, batch_size, precision, crf, preset, models_dir, quiet])
 
 
 def processing(f):
     """The options every film-processing command takes."""
-    return apply(compute(f), [output, overwrite, compare])
+    return apply(compute(f), [output, overwrite, compare, report])

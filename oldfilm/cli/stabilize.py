@@ -47,4 +47,5 @@ def command(processed, source, mode, method, flow, strength, **opts):
     if Path(processed).resolve() == Path(source).resolve():
         raise BadInput("PROCESSED and --source are the same file: give the original film as --source")
     chosen = dict(mode=mode, strength=strength, method=method, flow=flow, models_dir=opts["models_dir"])
-    run_films((processed,), lambda: recipe(**chosen), "stabilized", opts, source=source)
+    run_films((processed,), lambda: recipe(**chosen), "stabilized", opts, source=source, command="stabilize",
+              settings={**chosen, "source": source})

@@ -23,16 +23,20 @@ class FrameReader:
     Memory stays bounded: at most ``queue_size`` batches wait between decoder and consumer.
     ``start`` and ``count`` read a part of the film (frame-accurate). Every frame is read once,
     variable-frame-rate films too (their timestamps are in ``info.pts``). Use as a context
-    manager or call ``close``.
+    manager or call ``close``. ``size=(width, height)`` scales the frames in the decoder
+    (cheap thumbnails for scores and scene cuts).
     """
 
     def __init__(self, info: VideoInfo, batch_size: int = 8, queue_size: int = 3,
-                 start: int = 0, count: int | None = None):
+                 start: int = 0, count: int | None = None, size: tuple[int, int] | None = None):
         self.info, self.batch_size = info, batch_size
+        self.width, self.height = size or (info.width, info.height)
         args = []
         if start:   # accurate seek: frames before half a frame ahead of `start` are decoded and dropped
             args += ["-ss", f"{info.start + float((start - Fraction(1, 2)) / info.fps):.6f}"]
         args += ["-i", ffmpeg.path_arg(info.path), "-map", "0:V:0", "-an", "-sn", "-dn", "-fps_mode", "passthrough"]
+        if size is not None:
+            args += ["-vf", f"scale={size[0]}:{size[1]}:flags=area"]
         if count is not None:
             args += ["-frames:v", str(count)]
         args += ["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
@@ -56,7 +60,7 @@ class FrameReader:
         return False
 
     def _run(self) -> None:
-        h, w = self.info.height, self.info.width
+        h, w = self.height, self.width
         frame_bytes = h * w * 3
         try:
             out = self._proc.stdout
