@@ -54,8 +54,11 @@ def test_folder_with_a_broken_film(clips, tiny_models, tmp_path):
     r = batch(films, "-o", tmp_path / "out", "--recursive", "--models-dir", tiny_models, "-q")
     assert r.exit_code == 1
     assert "broken.mp4" in r.output and "not a video" in r.output and "notes.txt" not in r.output
-    outs = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*") if p.is_file())
+    outs = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*")
+                  if p.is_file() and ".report." not in p.name)
     assert outs == ["first film.colorized.mp4", "reel.colorized.mkv", "sub/silent.colorized.mkv"]
+    assert (tmp_path / "out" / "batch.report.html").is_file()            # the folder's, and each film's
+    assert (tmp_path / "out" / "sub" / "silent.colorized.report.json").is_file()
     assert audio_md5(tmp_path / "out" / "reel.colorized.mkv") == audio_md5(clips["rich"])
     assert probe(tmp_path / "out" / "first film.colorized.mp4").frames == 60
     r = batch(films, "-o", tmp_path / "out", "--recursive", "--models-dir", tiny_models, "-q")

@@ -87,7 +87,7 @@ def command(folder, out_dir, recursive, command_name, force, workers, ray_addres
             try:
                 write_film_report(film.input, film.output, command=command_name, stages=stages, settings=recipe,
                                   seconds=film.seconds, frames=film.frames, run=run, models_dir=opts["models_dir"])
-            except OldfilmError as e:
+            except (OSError, OldfilmError) as e:
                 bar.write(f"oldfilm: warning: no report for {film.output.name}: {e}", file=sys.stderr)
 
     bar.set_postfix_str(f"films 0/{len(todo)} done")

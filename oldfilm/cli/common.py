@@ -8,7 +8,7 @@ import click
 
 from . import options
 from .. import commands
-from ..errors import BadInput
+from ..errors import BadInput, OldfilmError
 from ..video.writer import CONTAINERS
 
 
@@ -68,9 +68,14 @@ def run_films(inputs: tuple[str, ...], stages_factory, suffix: str, opts: dict, 
             from ..report import write_film_report
             run = {"device": str(pipe.device), "precision": pipe.precision, "batch_size": pipe.batch_size,
                    "crf": opts["crf"], "preset": opts["preset"]}
-            write_film_report(film, out, command=command, stages=pipe.stages, settings=settings or {},
-                              seconds=result.seconds, frames=result.frames_out, run=run,
-                              models_dir=opts.get("models_dir"), compare=compare_path(out) if opts["compare"] else None)
+            try:
+                write_film_report(film, out, command=command, stages=pipe.stages, settings=settings or {},
+                                  seconds=result.seconds, frames=result.frames_out, run=run,
+                                  models_dir=opts.get("models_dir"),
+                                  compare=compare_path(out) if opts["compare"] else None)
+            except (OSError, OldfilmError) as e:   # the film is done and good: say so, do not fail it
+                bar.write(f"oldfilm: warning: no report for {out.name}: {getattr(e, 'strerror', None) or e}",
+                          file=sys.stderr)
         if abs(result.frames_out - info.frames) > 1:
             bar.write(f"oldfilm: warning: {film.name}: its index lists {info.frames} frames but "
                       f"{result.frames_out} could be decoded (a damaged file?)", file=sys.stderr)
