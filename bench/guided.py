@@ -168,6 +168,26 @@ def make_clips(args, tmp: Path) -> list[tuple[str, Path]]:
     return clips
 
 
+def contact_sheet(out_dir: Path, stem: str, target: Path, later=(1, 3, 6)) -> None:
+    """gray / keyframe / the output 1 s, 3 s, 6 s later (within the first shot) / the truth at those
+    times, from the files a run kept under --out."""
+    gray, truth = decode_all(out_dir / f"{stem}-gray.mkv"), decode_all(out_dir / f"{stem}.mkv")
+    out = decode_all(out_dir / f"{stem}-first.mkv")
+    from oldfilm.scenes import detect_scenes
+    cuts = detect_scenes(out_dir / f"{stem}-gray.mkv") + [len(gray)]
+    times = [min(round(s * FPS), cuts[0] - 1) for s in later]
+    w = 320
+    small = lambda f: cv2.resize(f, (w, round(f.shape[0] * w / f.shape[1])), interpolation=cv2.INTER_AREA)  # noqa: E731
+    top = [small(gray[0]), small(truth[0])] + [small(out[t]) for t in times]
+    bottom = [small(np.full_like(truth[0], 255))] * 2 + [small(truth[t]) for t in times]
+    sheet = np.concatenate([np.concatenate(top, 1), np.concatenate(bottom, 1)], 0)
+    labels = ["gray", "keyframe"] + [f"+{t / FPS:.1f} s" for t in times]
+    for i, text in enumerate(labels):
+        cv2.putText(sheet, text, (i * w + 6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2)
+    cv2.putText(sheet, "truth below", (w + 6, sheet.shape[0] // 2 + 40), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 2)
+    cv2.imwrite(str(target), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
+
+
 def main() -> None:
     from oldfilm import Pipeline
     from oldfilm.commands import recipe
@@ -185,7 +205,11 @@ def main() -> None:
     ap.add_argument("--clips", nargs="*", type=Path, default=[])
     ap.add_argument("--modes", nargs="*", default=["auto", "naive", "first", "ends", "dots"])
     ap.add_argument("--out", type=Path, help="keep the clips and outputs here (contact sheets)")
+    ap.add_argument("--sheet", nargs=2, metavar=("STEM", "JPG"),
+                    help="only write a contact sheet of clip STEM from a finished --out run")
     args = ap.parse_args()
+    if args.sheet:
+        return contact_sheet(args.out, args.sheet[0], Path(args.sheet[1]))
     print(f"CPU: {platform.processor() or platform.machine()}, bf16: {cpu_bf16_supported()}, torch threads {torch.get_num_threads()}")
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = args.out or Path(tmpdir)
