@@ -42,3 +42,16 @@ def test_bad_config_files_are_one_line(clips, tmp_path, monkeypatch):
         (tmp_path / "oldfilm.toml").write_text(text)
         r = oldfilm("colorize", clips["gray"])
         assert r.exit_code == 2 and words in r.output and len(r.output.strip().splitlines()) == 1, r.output
+
+
+def test_quality_on_the_command_line_fills_what_is_not_given():
+    from oldfilm.cli.colorize import command
+
+    def params(*args):
+        ctx = command.make_context("colorize", list(args))
+        return {k: ctx.params[k] for k in ("crf", "preset", "render_size", "flow_quality")}
+
+    assert params("x.mp4", "--quality", "draft") == {"crf": 23, "preset": "veryfast", "render_size": 128,
+                                                     "flow_quality": "ultrafast"}
+    assert params("--quality", "best", "x.mp4", "--crf", "30")["crf"] == 30
+    assert params("x.mp4") == {"crf": 18, "preset": "medium", "render_size": None, "flow_quality": "medium"}
