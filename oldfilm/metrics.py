@@ -8,7 +8,7 @@ import math
 
 import torch
 
-__all__ = ["delta_e2000", "colourfulness", "psnr"]
+__all__ = ["delta_e2000", "colourfulness", "psnr", "exposure_flicker", "spot_contrast"]
 
 
 def delta_e2000(lab_a: torch.Tensor, lab_b: torch.Tensor, *, kL: float = 1.0, kC: float = 1.0,
@@ -79,6 +79,32 @@ def psnr(a: torch.Tensor, b: torch.Tensor, peak: float = 1.0) -> torch.Tensor:
     """Peak signal-to-noise ratio in dB per image over the last 3 dims (C, H, W); shape (...)."""
     mse = ((a.float() - b.float()) ** 2).flatten(-3).mean(-1)
     return 10 * torch.log10(peak ** 2 / mse)
+
+
+def exposure_flicker(frames: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """Exposure flicker of a clip (T, C, H, W) against its truth: the standard deviation of the
+    frame-to-frame changes of mean luma (first channel), less the truth's own changes, so that
+    motion, fades and lighting changes in the truth do not count. 0 is no flicker; same units
+    as the frames."""
+    m, n = frames[:, 0].float().mean((-2, -1)), truth[:, 0].float().mean((-2, -1))
+    return ((m[1:] - m[:-1]) - (n[1:] - n[:-1])).std()
+
+
+def spot_contrast(frame: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor, ring: int = 4) -> torch.Tensor:
+    """How much a spot (``mask``, (H, W) bool) stands out in ``frame`` from a ``ring`` of pixels
+    around it, beyond what it does in ``truth`` (both (..., C, H, W)): the mean absolute
+    difference of (spot - surroundings) between the two. A removed speck scores near 0."""
+    import torch.nn.functional as F
+
+    m = mask.float()[None, None]
+    k = 2 * ring + 1
+    around = (F.max_pool2d(m, k, 1, ring) - m).clamp(min=0)
+
+    def lift(x: torch.Tensor) -> torch.Tensor:
+        x = x.float().reshape(-1, *x.shape[-2:])[:, None]
+        return (x * m).sum((-2, -1)) / m.sum() - (x * around).sum((-2, -1)) / around.sum().clamp(min=1)
+
+    return (lift(frame) - lift(truth)).abs().mean()
 
 
 def warping_error(frame: torch.Tensor, next_frame: torch.Tensor, fw_flow: torch.Tensor,

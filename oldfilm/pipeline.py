@@ -239,7 +239,9 @@ class Pipeline:
                              tags=self.disclosure() if tags is None else tags)
         with contextlib.ExitStack() as stack:
             stack.enter_context(writer)
-            reader = stack.enter_context(FrameReader(info, self.batch_size, start=start, count=count))
+            filters = [f for stage in self.stages for f in stage.decode_filters(info)]
+            reader = stack.enter_context(FrameReader(info, self.batch_size, start=start, count=count,
+                                                     filters=filters))
             guide = (stack.enter_context(FrameReader(src_info, self.batch_size, start=start, count=count))
                      if src_info else None)
             to_skip = discard

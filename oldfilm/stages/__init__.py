@@ -54,6 +54,11 @@ class Stage:
     def process(self, frames: Frames) -> Frames | None:
         raise NotImplementedError
 
+    def decode_filters(self, info) -> list[tuple[str, dict]]:
+        """ffmpeg filters (name, options) this stage wants applied as the film is decoded, before
+        any stage sees a frame (deinterlacing); ``info`` is the film's VideoInfo."""
+        return []
+
     def reset(self) -> None:
         """Forget temporal state (a new scene starts)."""
 

@@ -59,3 +59,10 @@ def path_arg(path) -> str:
     """A file path as ffmpeg must see it: absolute (a leading '-' is no option) and with the
     ``file:`` protocol (a ':' in the name is no protocol)."""
     return "file:" + os.path.abspath(path)
+
+
+@functools.lru_cache(maxsize=None)
+def has_filter(name: str) -> bool:
+    """Whether this ffmpeg build has the filter ``name`` (builds differ: vidstab, nlmeans...)."""
+    out = run(["-filters"]).stdout.decode("utf-8", "replace")
+    return any(line.split()[1:2] == [name] for line in out.splitlines() if len(line) > 4)

@@ -45,6 +45,7 @@ class VideoInfo:
     streams: tuple[Stream, ...] = field(default=())
     time_base: Fraction = Fraction(1, 1000)
     pts: tuple[int, ...] = field(default=(), repr=False)   # a variable-rate film's frame times (time_base ticks)
+    field_order: str = "unknown"   # progressive, tff or bff (interlaced: top or bottom field first)
 
     @property
     def audio(self) -> list[Stream]:
@@ -60,7 +61,7 @@ class VideoInfo:
             "fps_float": round(float(self.fps), 4), "frames": self.frames, "duration": round(self.duration, 3),
             "start": round(self.start, 3), "sar": f"{self.sar.numerator}:{self.sar.denominator}",
             "rotation": self.rotation, "pix_fmt": self.pix_fmt, "codec": self.codec,
-            "variable_frame_rate": self.vfr,
+            "variable_frame_rate": self.vfr, "field_order": self.field_order,
             "streams": [f"#{s.index} {s.kind}: {s.description}" for s in self.streams],
         }
 
@@ -68,6 +69,18 @@ class VideoInfo:
 _STREAM = re.compile(r"^\s*Stream #0:(\d+)\S*: (Video|Audio|Subtitle|Data|Attachment): (.*)$")
 _ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees")
 _PIXFMT = re.compile(r"^[^,(]+(?:\([^)]*\))*[^,]*, (\w+)")
+_FIELDS = re.compile(r"\b(progressive|top first|bottom first|top coded first|bottom coded first)\b")
+
+
+def field_order(description: str) -> str:
+    """progressive, tff, bff or unknown, from ffmpeg's description of a video stream
+    (``yuv420p(tv, bt470bg, top first)``). A "coded first (swapped)" order is displayed the other
+    way round: ffmpeg's decoder outputs frames in the displayed order, which is what counts."""
+    m = _FIELDS.search(description)
+    if m is None:
+        return "unknown"
+    return {"progressive": "progressive", "top first": "tff", "bottom first": "bff",
+            "top coded first": "bff", "bottom coded first": "tff"}[m.group(1)]
 
 
 _NOPTS = -(1 << 63)
@@ -166,4 +179,5 @@ def probe(path: str | Path) -> VideoInfo:
         duration=float((last + last_dur - first) * tb), start=float(first * tb), sar=sar,
         rotation=rotation, pix_fmt=pix_fmt, codec=video.codec, vfr=vfr, streams=tuple(streams),
         time_base=tb, pts=tuple(sorted(pts)) if vfr else (),
+        field_order=field_order(video.description),
     )

