@@ -27,6 +27,8 @@ class Command:
 
 
 COMMANDS: dict[str, Command] = {c.name: c for c in [
+    Command("restore", "Repair the print: exposure flicker, dust, scratches, grain, weave, interlacing.",
+            "restored", batch=True),
     Command("colorize", "Colorize black-and-white films; sound and streams copied.", "colorized", batch=True),
     Command("cartoonize", "Turn films into animated cartoons in an artist's style.", "cartoon", batch=True),
     Command("stabilize", "Remove flicker from any per-frame-processed film, guided by its original.",

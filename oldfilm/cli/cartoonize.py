@@ -5,6 +5,7 @@ import click
 
 from . import options
 from .common import film_command
+from .restore import RESTORING, restoring
 
 
 def _list_styles(ctx, param, value):
@@ -32,12 +33,13 @@ OPTIONS = [
                       "see `oldfilm models`)."),
     click.option("--colorizer", default=None, metavar="NAME",
                  help="Colorization model for black-and-white shots (see `oldfilm models`)."),
-    options.render_size, options.strength, options.flow_quality,
+    options.render_size, options.strength, options.flow_quality, *RESTORING,
 ]
 LIST_STYLES = click.option("--list-styles", is_flag=True, expose_value=False, is_eager=True,
                            callback=_list_styles, help="Say what each style looks like, and exit.")
 
 
+@restoring
 def recipe(*, style: str = "shinkai", colorize: str = "auto", colorizer: str | None = None,
            render_size: int | None = None, models_dir: str | None = None, strength: float = 0.9,
            cartoon_model: str | None = None, flow_quality: str = "medium"):
@@ -70,6 +72,7 @@ def command(*, colorizer=None, cartoon_model=None, **_):
       oldfilm cartoonize colour.mkv --style paprika --colorize no
       oldfilm cartoonize movie.mp4 --cartoon-model cartoongan-hayao
       oldfilm cartoonize --list-styles
+      oldfilm cartoonize movie.mp4 --restore --no-deshake
     """
     from .. import weights
 

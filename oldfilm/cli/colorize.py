@@ -5,6 +5,7 @@ import click
 
 from . import options
 from .common import film_command
+from .restore import RESTORING, restoring
 
 keyframes = click.option(
     "--keyframes", type=click.Path(file_okay=False, path_type=str), default=None, metavar="DIR",
@@ -14,9 +15,10 @@ keyframes = click.option(
          "`oldfilm keyframes` exports frames to paint. Example: --keyframes keys/")
 
 OPTIONS = [keyframes, options.model, options.render_size, options.colour_strength, options.stabilize,
-           options.strength, options.flow_quality]
+           options.strength, options.flow_quality, *RESTORING]
 
 
+@restoring
 def recipe(*, keyframes: str | None = None, model: str | None = None, render_size: int | None = None,
            models_dir: str | None = None, colour_strength: float = 1.0, stabilize: bool = True,
            strength: float = 0.9, flow_quality: str = "medium"):
@@ -48,6 +50,7 @@ def command(*, keyframes=None, model=None, **_):
       oldfilm colorize movie.mp4 --no-stabilize     # per-frame colour, to compare
       oldfilm colorize movie.mp4 --colour-strength 0.6   # paler, more cautious colour
       oldfilm colorize movie.mp4 --keyframes keys/      # your coloured frames or hints
+      oldfilm colorize movie.mp4 --restore          # repair the print first
       oldfilm colorize -- -leading-dash.mp4
     """
     from .. import weights

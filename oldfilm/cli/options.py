@@ -15,6 +15,7 @@ DEFAULTS = {
     "preset": "medium",
     "strength": 0.9,
     "colour_strength": 1.0,
+    "denoise": 0.4,
 }
 
 PRESETS = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
@@ -78,6 +79,35 @@ flow_quality = click.option(
     "--flow-quality", type=click.Choice(["ultrafast", "fast", "medium"]), default="medium", show_default=True,
     help="How carefully the stabilizer measures motion (OpenCV DIS presets): ultrafast is quicker and "
          "steadies less. Example: oldfilm colorize movie.mp4 --flow-quality fast")
+restore = click.option(
+    "--restore", is_flag=True,
+    help="Repair the print before anything else: exposure flicker, dust, scratches, grain, gate weave, "
+         "interlacing, as `oldfilm restore` does (its options below tune it), e.g. --restore --denoise 0.6.")
+deflicker = click.option(
+    "--deflicker/--no-deflicker", default=True, show_default=True,
+    help="Even out exposure flicker along the shot; fades and slow lighting changes stay "
+         "(e.g. --no-deflicker for a film whose pumping is wanted).")
+dust = click.option(
+    "--dust/--no-dust", default=True, show_default=True,
+    help="Remove dust and dirt: specks of one frame, replaced from the motion-compensated neighbours "
+         "(e.g. --no-dust where sparks or snow must stay).")
+scratches = click.option(
+    "--scratches/--no-scratches", default=True, show_default=True,
+    help="Remove vertical scratches: thin lines down the frame at nearly the same column frame after "
+         "frame (e.g. --no-scratches for a film of railings or masts in a still shot).")
+denoise = click.option(
+    "--denoise", type=click.FloatRange(0, 1), default=DEFAULTS["denoise"], show_default=True, metavar="STRENGTH",
+    help="Grain removal along the motion, 0 (off) to 1 (a full three-frame mean); grain is part of a "
+         "film's look, so the default is gentle (e.g. --denoise 0.8 for a grainy print, 0 to keep it).")
+deshake = click.option(
+    "--deshake/--no-deshake", default=True, show_default=True,
+    help="Smooth away gate weave and shake; intended pans and tilts are kept, edges mirrored, never "
+         "black (e.g. --no-deshake to keep the frame where it is).")
+deinterlace = click.option(
+    "--deinterlace", type=click.Choice(["auto", "yes", "no"]), default="auto", show_default=True,
+    help="Deinterlace with ffmpeg's bwdif: auto when the film says it is interlaced, yes for a film "
+         "that is but does not say so (e.g. --deinterlace yes for a telecined transfer).")
+REPAIRS = [deflicker, dust, scratches, denoise, deshake, deinterlace]
 
 
 def apply(f, opts):
