@@ -61,29 +61,34 @@ def local_linear(values: np.ndarray, at: int, sigma: float) -> np.ndarray:
     return coef[0].reshape(values.shape[1:])
 
 
-def _moved(patch: np.ndarray, prev: np.ndarray, nxt: np.ndarray, x: int, y: int, reach: int) -> bool:
-    """Whether ``patch`` (cut from the current frame at x, y; the neighbours padded by ``reach``)
-    is found again in the previous frame at some -d and in the next at +d (|d| <= reach) far
-    better than in place: a thing moving at a steady speed, too fast for the flow. Dirt has no
-    such pair of counterparts on either side of it."""
+def _moved(patch: np.ndarray, mask: np.ndarray, prev: np.ndarray, nxt: np.ndarray, x: int, y: int,
+           reach: int, noise: float) -> bool:
+    """Whether the spot ``mask`` of ``patch`` (cut from the current frame at x, y; neighbours
+    aligned on the picture's global motion and padded by ``reach``) is found again in the
+    previous frame at some -d and in the next at +d (|d| <= reach), matching there far better
+    than in place (ten times better, or four times and to within the noise): a thing moving at
+    a steady speed, too fast for the flow. Dirt has no such pair of counterparts on either side of it."""
     h, w = patch.shape
     region = slice(y, y + h + 2 * reach), slice(x, x + w + 2 * reach)
-    before = cv2.matchTemplate(prev[region], patch, cv2.TM_SQDIFF)[::-1, ::-1]
-    both = before + cv2.matchTemplate(nxt[region], patch, cv2.TM_SQDIFF)
-    return bool(both.min() < 0.5 * both[reach, reach])
+    before = cv2.matchTemplate(prev[region], patch, cv2.TM_SQDIFF, mask=mask)[::-1, ::-1]
+    both = before + cv2.matchTemplate(nxt[region], patch, cv2.TM_SQDIFF, mask=mask)
+    best = both.min()
+    ratio = best / max(float(both[reach, reach]), 1e-9)
+    return bool(ratio < 0.1 or (ratio < 0.25 and best < 2 * mask.sum() * (2 * noise + 0.02) ** 2))
 
 
 def dust_mask(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, raw: tuple[np.ndarray, np.ndarray], *,
-              threshold: float = 0.06, reach: int = 32, max_spots: int = 200) -> np.ndarray | None:
+              threshold: float = 0.06, reach: int = 32, max_spots: int = 300) -> np.ndarray | None:
     """Where ``cur`` (luma, H x W) holds dirt of this frame alone: soft mask in [0, 1], or None.
 
     ``prev``/``nxt``: the neighbouring frames' luma, motion-compensated onto ``cur``; ``raw``: the
-    same two as they are, where a thing that moved is looked for. A speck
-    differs from both in the same direction while they agree with each other (the spike
-    detection index, on lightly blurred frames so grain does not count). Kept as picture, not
-    dirt: spots where the neighbours do not match the frame around the spot either (the motion
-    failed there), large regions, and spots found again on both sides along a steady motion of
-    up to ``reach`` pixels (an object moving faster than the flow followed: the classic failure)."""
+    same two as they are, where a thing that moved is looked for. A speck differs from both
+    compensated neighbours in the same direction while they agree with each other (the spike
+    detection index, on lightly blurred frames so that grain does not count). Kept as picture,
+    not dirt: spots where the neighbours do not match the frame around the spot either (the
+    motion failed there), large spots, and spots found again on both sides along a steady
+    motion of up to ``reach`` pixels (an object moving faster than the flow followed: the
+    classic failure of dust removal)."""
     cur, prev, nxt = (cv2.GaussianBlur(x, (0, 0), 1.0) for x in (cur, prev, nxt))
     dp, dn = cur - prev, cur - nxt
     noise = noise_level(dp)
@@ -91,24 +96,31 @@ def dust_mask(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, raw: tuple[np.
     cand = (spike > max(threshold, 4 * noise)) & (np.abs(prev - nxt) < 0.5 * spike)
     if not cand.any():
         return None
-    c = cand.astype(np.float32)
-    size = max(7, 2 * (min(cur.shape) // 40) + 1)
-    outside = 1 - cv2.dilate(c, np.ones((5, 5), np.uint8))
-    err = np.minimum(np.abs(dp) + np.abs(dn), 0.5) * outside
-    ring = cv2.blur(err, (size, size)) / np.maximum(cv2.blur(outside, (size, size)), 1e-3)
-    density = cv2.blur(c, (2 * size + 1, 2 * size + 1))
-    cand &= (ring < 3 * noise + 0.02) & (density < 0.3)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(cand.astype(np.uint8), connectivity=8)
-    keep = np.zeros(n, bool)
+    H, W = cur.shape
+    # how well the neighbours match the frame around each spot: integral images of the error
+    # outside the spots (grown by 4 px: their blurred rims are no evidence)
+    outside = 1 - cv2.dilate(cand.astype(np.float32), np.ones((9, 9), np.uint8))
+    err = np.minimum(np.abs(dp) + np.abs(dn), 0.5) * outside
+    sum_err, sum_out = cv2.integral(err), cv2.integral(outside)
     raw = [cv2.copyMakeBorder(cv2.GaussianBlur(r, (0, 0), 1.0).astype(np.float32), reach, reach, reach, reach,
                               cv2.BORDER_REFLECT101) for r in raw]
-    for k in np.argsort(-stats[1:, 4])[:max_spots] + 1:   # the largest first
+    largest = max(256, H * W // 300)
+    keep = np.zeros(n, bool)
+    for k in np.argsort(-stats[1:, 4])[:max_spots] + 1:
         x, y, w, h, area = stats[k]
-        if area < 3:
+        if area < 3 or area > largest or max(w, h) > max(H, W) // 8:
             continue
-        x0, y0 = max(0, x - 3), max(0, y - 3)
-        patch = cur[y0:y + h + 3, x0:x + w + 3].astype(np.float32)
-        keep[k] = not _moved(patch, *raw, x0, y0, reach)
+        m = max(w, h) + 4
+        x0, y0, x1, y1 = max(0, x - m), max(0, y - m), min(W, x + w + m), min(H, y + h + m)
+        ring_area = sum_out[y1, x1] - sum_out[y0, x1] - sum_out[y1, x0] + sum_out[y0, x0]
+        ring_err = sum_err[y1, x1] - sum_err[y0, x1] - sum_err[y1, x0] + sum_err[y0, x0]
+        if ring_area < 8 or ring_err / ring_area > 3 * noise + 0.02:
+            continue
+        px, py = max(0, x - 1), max(0, y - 1)
+        patch = cur[py:y + h + 1, px:x + w + 1].astype(np.float32)
+        spot = cv2.dilate((labels[py:y + h + 1, px:x + w + 1] == k).astype(np.float32), np.ones((3, 3), np.uint8))
+        keep[k] = area < 12 or not _moved(patch, spot, *raw, px, py, reach, noise)   # nothing that small is tracked
     if not keep.any():
         return None
     mask = cv2.dilate(keep[labels].astype(np.float32), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))

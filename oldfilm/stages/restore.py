@@ -144,7 +144,10 @@ class Restore(Stage):
                 g, o = self._levels(j)
                 full = resize_flow(flow, h, w)
                 sides.append((remap(self._frames[j].img, full) * g + o, remap(self._frames[j].y, full) * g + o))
-                raw.append(self._frames[j].y * g + o)
+                # the neighbour as it is, moved only as the whole picture moved: where a thing
+                # the flow did not follow is looked for
+                mx, my = np.median(full[::8, ::8].reshape(-1, 2), 0)
+                raw.append(ops.translate(self._frames[j].y, float(mx), float(my)) * g + o)
         if sides:
             noise = ops.noise_level(y - sides[0][1])
             if self.dust and len(sides) == 2:

@@ -1,0 +1,158 @@
+"""The restore stage and command: synthetic damage of known place and size on tiny clips."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from oldfilm import metrics
+from oldfilm.cli import cli
+from oldfilm.pipeline import Pipeline
+from oldfilm.stages.restore import Restore
+from oldfilm.video import probe
+
+from conftest import audio_md5, decode, ff
+
+
+def backdrop(n: int, h: int = 144, w: int = 192, speed: float = 1.0, seed: int = 0) -> np.ndarray:
+    """(n, h, w) float32 frames: a still with detail at several scales, panning ``speed`` px a frame."""
+    rng = np.random.default_rng(seed)
+    big = np.zeros((h + 8, w + 8 + int(speed * n)), np.float32)
+    for s in (24, 8, 3):
+        big += cv2.resize(rng.random((big.shape[0] // s + 2, big.shape[1] // s + 2)).astype(np.float32),
+                          big.shape[::-1], interpolation=cv2.INTER_CUBIC) * s ** 0.5
+    big = 0.2 + 0.6 * (big - big.min()) / (big.max() - big.min())
+    return np.stack([cv2.warpAffine(big, np.float32([[1, 0, 4 + speed * t], [0, 1, 4]]), (w, h),
+                                    flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP) for t in range(n)])
+
+
+def restore(frames: np.ndarray, **options) -> np.ndarray:
+    """``frames`` (n, h, w) in [0, 1] through the restore stage, as the pipeline runs it."""
+    u8 = np.repeat(np.clip(frames * 255 + 0.5, 0, 255).astype(np.uint8)[..., None], 3, -1)
+    pipe = Pipeline([Restore(**options)], device="cpu", progress=False, detect_scenes=False)
+    out = np.concatenate(list(pipe.process_batches(u8[i:i + 8] for i in range(0, len(u8), 8))))
+    assert out.shape == u8.shape
+    return out[..., 0].astype(np.float32) / 255
+
+
+def t(x: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(x))[:, None]
+
+
+def test_a_speck_of_one_frame_is_removed():
+    clean = backdrop(12)
+    dirty = clean.copy()
+    cv2.circle(dirty[6], (90, 70), 4, 0.02, -1)
+    cv2.circle(dirty[3], (40, 30), 3, 0.98, -1)
+    out = restore(dirty)
+    assert abs(out[6, 67:74, 87:94] - clean[6, 67:74, 87:94]).mean() < 0.05
+    assert abs(out[3, 28:33, 38:43] - clean[3, 28:33, 38:43]).mean() < 0.05
+    assert abs(dirty[6, 67:74, 87:94] - clean[6, 67:74, 87:94]).mean() > 0.3   # it was there
+
+
+def test_a_fast_moving_object_survives():
+    frames = backdrop(12)
+    for i, f in enumerate(frames):   # a bright disc crossing at 18 px a frame, too fast for the flow
+        cv2.circle(f, (10 + 18 * i, 60), 6, 0.97, -1)
+    out = restore(frames)
+    for i in range(1, 9):
+        x = 10 + 18 * i
+        assert out[i, 57:64, x - 3:x + 4].mean() > 0.85, i
+
+
+def test_exposure_flicker_drops_and_a_fade_stays():
+    rng = np.random.default_rng(1)
+    truth = backdrop(30) * np.linspace(1, 0.5, 30, dtype=np.float32)[:, None, None]   # a slow fade
+    gains = (1 + rng.normal(0, 0.08, 30)).astype(np.float32)
+    flickering = np.clip(truth * gains[:, None, None], 0, 1)
+    out = restore(flickering, dust=False, denoise=0, deshake=False)
+    before = float(metrics.exposure_flicker(t(flickering), t(truth)))
+    after = float(metrics.exposure_flicker(t(out), t(truth)))
+    assert after < 0.2 * before
+    assert out[-3:].mean() < 0.75 * out[:3].mean()   # the fade is still there
+
+
+def test_a_clean_clip_is_nearly_unchanged():
+    clean = backdrop(16, speed=1.5)
+    out = restore(clean)
+    assert float(metrics.psnr(t(out), t(clean)).mean()) > 40
+
+
+def test_a_vertical_scratch_is_removed():
+    clean = backdrop(10)
+    scratched = clean.copy()
+    scratched[:, 10:130, 101] += 0.25
+    out = restore(np.clip(scratched, 0, 1), dust=False, denoise=0, deshake=False, deflicker=False)
+    assert abs(out[2:, 10:130, 100:103] - clean[2:, 10:130, 100:103]).mean() < 0.03
+
+
+def test_weave_is_smoothed_without_black_edges():
+    rng = np.random.default_rng(2)
+    clean = backdrop(24, speed=2.0)
+    jitter = rng.normal(0, 1.5, (24, 2))
+    weaving = np.stack([cv2.warpAffine(f, np.float32([[1, 0, dx], [0, 1, dy]]), f.shape[::-1], flags=cv2.INTER_CUBIC,
+                                       borderMode=cv2.BORDER_REFLECT101) for f, (dx, dy) in zip(clean, jitter)])
+    out = restore(weaving, dust=False, denoise=0, scratches=False, deflicker=False)
+    motion = lambda frames: np.array([cv2.phaseCorrelate(a.astype(np.float64), b.astype(np.float64))[0]  # noqa: E731
+                                      for a, b in zip(frames, frames[1:])])
+    steps, pan = motion(out)[:, 0], np.median(motion(clean)[:, 0])
+    assert np.abs(steps - pan).mean() < 0.4 * np.abs(motion(weaving)[:, 0] - pan).mean()
+    assert abs(np.median(steps) - pan) < 0.3   # the pan is kept
+    assert out[:, :, :2].min() > 0.1 and out[:, :2].min() > 0.1   # edges mirrored, not black
+
+
+def test_stage_protocol_holds_frames_back_and_flushes():
+    stage = Restore(radius=3)
+    x = torch.rand(5, 1, 32, 40).expand(-1, 3, -1, -1)
+    from oldfilm.stages import Frames
+    out = stage.process(Frames(x, x))
+    assert out is not None and len(out) == 2
+    assert len(stage.flush()) == 3
+    stage.reset()
+    assert stage.process(Frames(x[:2], x[:2])) is None
+
+
+def test_field_order_and_deinterlace_filter(tmp_path, clips):
+    interlaced = tmp_path / "interlaced.mp4"
+    ff("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=0.4", "-vf", "interlace",
+       "-flags", "+ilme+ildct", "-c:v", "libx264", "-x264-params", "tff=1", str(interlaced))
+    info = probe(interlaced)
+    assert info.field_order == "tff"
+    assert Restore().decode_filters(info) == [("bwdif", {"mode": "send_frame", "parity": "tff", "deint": "all"})]
+    assert Restore(deinterlace="no").decode_filters(info) == []
+    gray = probe(clips["gray"])
+    assert gray.field_order == "progressive" and Restore().decode_filters(gray) == []
+    assert Restore(deinterlace="yes").decode_filters(gray)[0][1]["parity"] == "auto"
+    out = tmp_path / "deinterlaced.mp4"
+    assert CliRunner().invoke(cli, ["restore", str(interlaced), "-o", str(out), "-q"]).exit_code == 0
+    assert probe(out).frames == info.frames
+
+
+def test_restore_command_keeps_every_frame_and_the_sound(tmp_path, clips):
+    out = tmp_path / "gray.restored.mp4"
+    res = CliRunner().invoke(cli, ["restore", str(clips["gray"]), "-o", str(out), "-q"])
+    assert res.exit_code == 0, res.output
+    assert probe(out).frames == probe(clips["gray"]).frames
+    assert audio_md5(out) == audio_md5(clips["gray"])
+    src, got = decode(clips["gray"]), decode(out)
+    assert float(metrics.psnr(torch.from_numpy(got).permute(0, 3, 1, 2) / 255.0,
+                              torch.from_numpy(src).permute(0, 3, 1, 2) / 255.0).mean()) > 30
+
+
+def test_restore_option_puts_the_restore_stage_first(tiny_models):
+    from oldfilm import commands
+    for name in ("colorize", "cartoonize"):
+        stages = commands.recipe(name, restore=True, denoise=0.2, deshake=False, models_dir=str(tiny_models))
+        assert isinstance(stages[0], Restore) and stages[0].denoise == 0.2 and not stages[0].deshake
+        assert not any(isinstance(s, Restore) for s in commands.recipe(name, models_dir=str(tiny_models)))
+    assert commands.recipe_options("colorize", {"restore": True, "dust": False, "style": "x"}) == \
+        {"restore": True, "dust": False}
+
+
+def test_bad_options_are_one_line(clips):
+    res = CliRunner().invoke(cli, ["restore", str(clips["gray"]), "--denoise", "3"])
+    assert res.exit_code == 2 and "--denoise" in res.output
+    with pytest.raises(ValueError):
+        Restore(deinterlace="maybe")
