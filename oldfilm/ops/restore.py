@@ -10,14 +10,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
-
-
-def luma(img: np.ndarray) -> np.ndarray:
-    """BT.601 Y' (H, W) of an (H, W, 3) frame; a one-channel frame is its own luma."""
-    return img if img.ndim == 2 else img @ _LUMA
-
-
 def noise_level(diff: np.ndarray) -> float:
     """Robust standard deviation (MAD) of a difference image: what grain and noise alone make
     two aligned frames differ by; dust, scratches and occlusions do not move it."""

@@ -31,11 +31,17 @@ import torch
 
 from ..errors import OldfilmError
 from ..ops import restore as ops
+from ..ops.color import luma
 from ..ops.flow import DISFlow, remap, resize_flow
 from ..video import ffmpeg
 from . import Frames, Stage
 
 DEINTERLACE = ("auto", "yes", "no")
+
+
+def _luma(img: np.ndarray) -> np.ndarray:
+    """Y' of an (H, W, 3) frame, by the one gray of oldfilm; a one-channel frame is its own."""
+    return img if img.ndim == 2 else luma(torch.from_numpy(img).permute(2, 0, 1))[0].numpy()
 
 
 @dataclass
@@ -89,14 +95,14 @@ class Restore(Stage):
             chroma = (rgb - rgb.mean(0, keepdim=True)).abs().max()
             self._channels = 1 if chroma < 2 / 255 else 3
         img = rgb[0].numpy() if self._channels == 1 else np.ascontiguousarray(rgb.permute(1, 2, 0).numpy())
-        y = ops.luma(img)
+        y = _luma(img)
         if self.scratches:
             score, frac = ops.scratch_profile(y)
             columns = ops.scratch_columns(score, frac, self._score)
             self._score = score
             if columns:
                 img = ops.fill_scratches(img, y, columns, score)
-                y = ops.luma(img)
+                y = _luma(img)
         h, w = y.shape
         scale = min(1.0, self.work_size / max(h, w))
         dims = (max(8, round(w * scale)), max(8, round(h * scale)))
@@ -155,7 +161,7 @@ class Restore(Stage):
                 if mask is not None:
                     fill = 0.5 * (sides[0][0] + sides[1][0])
                     img = img + (mask[..., None] if img.ndim == 3 else mask) * (fill - img)
-                    y = ops.luma(img)
+                    y = _luma(img)
             if self.denoise:
                 img = ops.temporal_denoise(img, y, sides, noise, self.denoise)
         if self.deshake and self._count > 1:
