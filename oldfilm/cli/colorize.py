@@ -51,7 +51,6 @@ def command(*, keyframes=None, model=None, **_):
       oldfilm colorize movie.mp4 --colour-strength 0.6   # paler, more cautious colour
       oldfilm colorize movie.mp4 --keyframes keys/      # your coloured frames or hints
       oldfilm colorize movie.mp4 --restore          # repair the print first
-      oldfilm colorize movie.mp4 --restore          # repair the print first
       oldfilm colorize -- -leading-dash.mp4
     """
     from .. import weights
