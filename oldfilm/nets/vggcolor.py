@@ -12,9 +12,10 @@ Design (chosen by measurement, see models/vggcolor-v1.md):
   only those an sRGB colour falls in); trained with soft-encoded cross-entropy;
 - decoding: the annealed mean ``softmax(logits / T) · centres`` (T = 1: the mean, low error;
   T -> 0: the mode, vivid), times a chroma ``gain`` (< 1: more cautious colour, lower error when
-  the hue is uncertain), times a per-pixel confidence (1 where the colour distribution's spread
-  is below ``sure``, 0 above ``unsure``, linear between: uncertain regions stay near neutral
-  instead of turning into blotches), upsampled bilinearly to the input size.
+  the hue is uncertain), then, with ``calibration`` > 0, colour only where confident: per pixel
+  the chroma scale (0, 0.2 .. 1) whose colour has the least expected CIEDE2000 under the model's
+  own distribution softened by that temperature, so a pixel torn between far-apart hues stays
+  near gray instead of becoming a blotch; upsampled bilinearly to the input size.
 
 ``bins=0`` makes the regression variant (the design it was measured against): the head predicts
 a*b* directly, ``110 · tanh``, trained with smooth-L1 like ColorNet.
@@ -51,12 +52,11 @@ def _block(cin: int, cout: int) -> nn.Sequential:
 
 class VGGColor(nn.Module):
     def __init__(self, *, width: int = 128, bins: int = 266, temperature: float = 0.6, gain: float = 1.0,
-                 sure: float = 0.0, unsure: float = 0.0, calibration: float = 0.0):
+                 calibration: float = 0.0):
         super().__init__()
         self.trunk = VGG16()
         self.trunk.requires_grad_(False)
         self.temperature, self.gain = temperature, gain
-        self.sure, self.unsure = sure, unsure   # confidence ramp on the colour spread (off when unsure <= sure)
         self.calibration = calibration          # temperature of the expected-error rule (0: off)
         w = width
         self.lat5 = nn.Conv2d(512, 2 * w, 1)
@@ -103,23 +103,6 @@ class VGGColor(nn.Module):
         p = torch.softmax(logits.float() / (temperature or self.temperature), 1)
         return torch.einsum("bqhw,qc->bchw", p, self.centres.float())
 
-    def spread(self, logits: torch.Tensor) -> torch.Tensor:
-        """How unsure the model is of each pixel's colour (B, 1, h, w): the standard deviation, in
-        a*b* units, of its colour distribution (at temperature 1)."""
-        p = torch.softmax(logits.float(), 1)
-        c = self.centres.float()
-        mean = torch.einsum("bqhw,qc->bchw", p, c)
-        second = torch.einsum("bqhw,q->bhw", p, (c * c).sum(1))[:, None]
-        return (second - (mean * mean).sum(1, keepdim=True)).clamp(min=0).sqrt()
-
-    def confidence(self, logits: torch.Tensor) -> torch.Tensor:
-        """Chroma scale in [0, 1] per pixel: 1 up to a spread of ``sure``, falling linearly to 0 at
-        ``unsure`` (where the distribution straddles far-apart colours and the annealed mean would
-        be a guessed blotch); all ones when the ramp is off or for the regression variant."""
-        if not len(self.centres) or self.unsure <= self.sure:
-            return torch.ones_like(logits[:, :1], dtype=torch.float32)
-        return ((self.unsure - self.spread(logits)) / (self.unsure - self.sure)).clamp(0, 1)
-
     def safest_scale(self, logits: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
         """Per pixel, the chroma scale s in SCALES whose colour s * ab has the least expected
         CIEDE2000 under the model's own colour distribution (softened by ``calibration``): a pixel
@@ -134,8 +117,8 @@ class VGGColor(nn.Module):
         return SCALES.to(ab.device)[expected.argmin(1)][:, None]
 
     def chroma(self, logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """The model's post-processing: logits -> a*b* at ``size`` (annealed mean x gain x confidence)."""
-        ab = self.decode(logits) * (self.gain * self.confidence(logits))
+        """The model's post-processing: logits -> a*b* at ``size`` (annealed mean x gain x safest scale)."""
+        ab = self.decode(logits) * self.gain
         if self.calibration > 0 and len(self.centres):
             ab = ab * self.safest_scale(logits, ab)
         return F.interpolate(ab, size=size, mode="bilinear", align_corners=False)
@@ -166,9 +149,8 @@ def _de2000_table(centres: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 def vggcolor(*, width: int = 128, bins: int = 266, temperature: float = 0.6, gain: float = 1.0,
-             sure: float = 0.0, unsure: float = 0.0, calibration: float = 0.0) -> VGGColor:
-    return VGGColor(width=width, bins=bins, temperature=temperature, gain=gain, sure=sure, unsure=unsure,
-                    calibration=calibration)
+             calibration: float = 0.0) -> VGGColor:
+    return VGGColor(width=width, bins=bins, temperature=temperature, gain=gain, calibration=calibration)
 
 
 MODELS = [ModelEntry(
