@@ -67,7 +67,7 @@ def speed(names: list[str], reps: int = 6) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--data", type=Path, help="the training tree (its validation split is measured)")
     ap.add_argument("--clips", type=Path, nargs="*", default=[])
     ap.add_argument("--models", nargs="+", default=[weights.default("colorize")])
     ap.add_argument("--grid", action="store_true")
@@ -78,6 +78,8 @@ def main() -> None:
     if args.speed:
         speed(args.models)
         return
+    if args.data is None:
+        ap.error("--data is needed (or --speed)")
     split = [f for f in _collect((args.data,)) if in_val_split(f[1], 0.15)]
     sets = {k: load_items([f for f in split if keep(f[1])], 384, 1.0)[0] for k, keep in SETS.items()}
     for clip in args.clips:

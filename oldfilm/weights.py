@@ -168,6 +168,9 @@ def save_safetensors(tensors: dict[str, torch.Tensor], path: str | Path, metadat
     try:
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp),
                   metadata={k: str(v) for k, v in (metadata or {}).items()})
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)   # an ordinary file, as the user's other files
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import audio_md5, decode, ff
-from oldfilm import __version__
+from oldfilm import __version__, weights
 from oldfilm.cli import cli
 from oldfilm.video import probe
 from oldfilm.video.ffmpeg import ffmpeg_exe
@@ -33,7 +33,7 @@ def test_output_discloses_the_colouring_in_its_metadata_not_its_picture(clips, t
     assert r.exit_code == 0, r.output
     t = tags(out)
     for key in ("comment", "description"):
-        assert t[key].startswith(f"Colourized by oldfilm {__version__} with model vggcolor-v1"), t
+        assert t[key].startswith(f"Colourized by oldfilm {__version__} with model {weights.default('colorize')}"), t
     assert "stabilize(" in t["comment"]
 
 

