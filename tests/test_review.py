@@ -116,10 +116,11 @@ def test_report_beside_the_output_renders_offline(two_shots, tiny_models, tmp_pa
     rep = json.loads((tmp_path / "film.report.json").read_text())
     assert rep["command"] == "colorize" and rep["frames"] == 48 and rep["fps"] > 0 and rep["seconds"] > 0
     assert rep["input"]["frames"] == 48 and any("Audio" in s or "audio" in s for s in rep["input"]["streams"])
-    assert rep["chain"][0].startswith("colorize(model=vggcolor-v1") and rep["settings"]["stabilize"] is True
-    weights = tiny_models / "vggcolor-v1.safetensors"
-    assert rep["models"] == [{"name": "vggcolor-v1", "file": str(weights.resolve()),
-                              "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+    name = weights.default("colorize")
+    assert rep["chain"][0].startswith(f"colorize(model={name}") and rep["settings"]["stabilize"] is True
+    file = tiny_models / f"{name}.safetensors"
+    assert rep["models"] == [{"name": name, "file": str(file.resolve()),
+                              "sha256": hashlib.sha256(file.read_bytes()).hexdigest(),
                               "license": rep["models"][0]["license"]}]
     assert rep["metadata"] == tags(out)["comment"] and rep["compare"] == "film.compare.mp4"
     assert [(s["start"], s["end"]) for s in rep["shots"]] == [(0, 23), (24, 47)]
@@ -137,7 +138,7 @@ def test_report_beside_the_output_renders_offline(two_shots, tiny_models, tmp_pa
                                    "x.naturalWidth > 0).length}`; });</script></body>"))
     dom, urls = browse(probe_page, tmp_path)
     assert "<title>images 5 loaded 5</title>" in dom        # 2 shots x before/after + the chart
-    assert "Shots" in dom and "vggcolor-v1" in dom
+    assert "Shots" in dom and name in dom
     assert all(u.startswith(("file:", "data:")) for u in urls), urls
     control = tmp_path / "control.html"                      # the check sees a page that fetches
     control.write_text('<img src="http://198.51.100.7/x.png">')
