@@ -6,7 +6,8 @@
 Each measurement runs in a fresh process so peak memory (max RSS) is its own:
 (a) ffmpeg decode -> libx264 encode alone, (b) oldfilm with the identity stage (decode, tensors,
 encode, audio copy), (c) oldfilm colorize with the default model, per frame (--no-stabilize),
-(d) oldfilm colorize as shipped (colorize + stabilize), (e) the built-in cartoon stylizer alone
+(d) oldfilm colorize as shipped (colorize + stabilize, the network on some frames: --net-every),
+(d') every+stabilize: the network on every frame then the stabilizer (kind "every+stabilize"), (e) the built-in cartoon stylizer alone
 (shinkai style). Plus the memory check: (b) and (d) on a
 clip 10x longer must peak within 10% of the short clip.
 """
@@ -54,7 +55,10 @@ def child(kind: str, src: str, dst: str, batch: int, precision: str, model: str 
             from oldfilm.stages.cartoonize import Cartoonize
             stages = [Cartoonize("shinkai")]
         else:
-            stages = recipes.colorize(model=model, stabilize=kind == "colorize+stabilize")
+            # colorize: the network on every frame, no stabilizer; colorize+stabilize: as shipped;
+            # every+stabilize: the network on every frame, then the stabilizer (the shipped chain until 0.2)
+            stages = recipes.colorize(model=model, stabilize=kind != "colorize",
+                                      **({} if kind == "colorize+stabilize" else {"net_every": 1}))
         pipe = Pipeline(stages, device="cpu", batch_size=batch, precision=precision, progress=False)
         frames = pipe.run(src, dst, overwrite=True, info=info).frames_out
     seconds = time.perf_counter() - started

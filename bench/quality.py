@@ -32,6 +32,8 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=120, help="frames taken from each clip")
     ap.add_argument("--strength", type=float, default=0.9)
     ap.add_argument("--model", default=None, help="colorizer [default: the registry's default]")
+    ap.add_argument("--net-every", type=int, default=None,
+                    help="the shipped version's --net-every [default: the command's default]")
     ap.add_argument("--precision", default="auto", help="auto, fp32 or bf16 (as oldfilm's --precision)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -56,8 +58,9 @@ def main() -> None:
             per, stab = tmp / f"{truth.stem}-per.mkv", tmp / f"{truth.stem}-stab.mkv"
             # every clip is encoded alike (CRF 10, 4:2:0), so compression noise weighs the same on all
             run = dict(progress=False, precision=args.precision)
-            Pipeline(recipes.colorize(model=args.model, stabilize=False), **run).run(gray, per, crf=10)
-            Pipeline(recipes.colorize(model=args.model, strength=args.strength), **run).run(gray, stab, crf=10)
+            Pipeline(recipes.colorize(model=args.model, stabilize=False, net_every=1), **run).run(gray, per, crf=10)
+            shipped = {} if args.net_every is None else {"net_every": args.net_every}
+            Pipeline(recipes.colorize(model=args.model, strength=args.strength, **shipped), **run).run(gray, stab, crf=10)
             scores = {v: evaluate(p, source=gray, truth=truth)
                       for v, p in [("truth", truth), ("gray input", gray), ("per-frame", per), ("stabilized", stab)]}
             ref, tru = scores["per-frame"]["warping_error"], scores["truth"]["warping_error"]

@@ -14,24 +14,26 @@ keyframes = click.option(
          "image (only painted pixels count). Only chroma is used. Shots without one get the model. "
          "`oldfilm keyframes` exports frames to paint. Example: --keyframes keys/")
 
-OPTIONS = [keyframes, options.model, options.render_size, options.colour_strength, options.stabilize,
-           options.strength, options.flow_quality, *RESTORING]
+OPTIONS = [keyframes, options.model, options.render_size, options.colour_strength, options.net_every,
+           options.stabilize, options.strength, options.flow_quality, *RESTORING]
 
 
 @restoring
 def recipe(*, keyframes: str | None = None, model: str | None = None, render_size: int | None = None,
-           models_dir: str | None = None, colour_strength: float = 1.0, stabilize: bool = True,
-           strength: float = 0.9, flow_quality: str = "medium"):
+           models_dir: str | None = None, colour_strength: float = 1.0,
+           net_every: int = options.DEFAULTS["net_every"], stabilize: bool = True, strength: float = 0.9,
+           flow_quality: str = "medium"):
     from ..stages.colorize import Colorize
     from ..stages.stabilize import Stabilize
 
+    stab = Stabilize(mode="chroma", strength=strength, preset=flow_quality) if stabilize else None
     common = dict(model=model, render_size=render_size, models_dir=models_dir, colour_strength=colour_strength)
     if keyframes:
         from ..stages.guided import GuidedColorize
         chain = [GuidedColorize(keyframes, **common)]
-    else:
-        chain = [Colorize(**common)]
-    return chain + ([Stabilize(mode="chroma", strength=strength, preset=flow_quality)] if stabilize else [])
+    else:   # the colorizer carries colour along the stabilizer's flow: each pair of frames is computed once
+        chain = [Colorize(**common, net_every=net_every, flow=stab.flow if stab else None)]
+    return chain + ([stab] if stab else [])
 
 
 @film_command("colorize", OPTIONS, recipe)
@@ -48,6 +50,7 @@ def command(*, keyframes=None, model=None, **_):
       oldfilm colorize movie.mkv -o restored.mp4 --crf 16
       oldfilm colorize reel1.mp4 reel2.mp4 -o out/ --device cuda --batch-size 32
       oldfilm colorize movie.mp4 --no-stabilize     # per-frame colour, to compare
+      oldfilm colorize movie.mp4 --net-every 1      # the network on every frame (slower)
       oldfilm colorize movie.mp4 --colour-strength 0.6   # paler, more cautious colour
       oldfilm colorize movie.mp4 --keyframes keys/      # your coloured frames or hints
       oldfilm colorize movie.mp4 --restore          # repair the print first

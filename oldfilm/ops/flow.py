@@ -6,6 +6,7 @@ Convention: ``flow`` is (B, 2, H, W) in pixels, channel 0 = x, 1 = y. ``warp(img
 from __future__ import annotations
 
 import functools
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
@@ -114,9 +115,13 @@ class DISFlow:
     PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
                "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
 
-    def __init__(self, preset: str = "fast"):
+    def __init__(self, preset: str = "fast", memory: int = 32):
         self._dis = [cv2.DISOpticalFlow_create(self.PRESETS[preset]) for _ in range(2)]
         self._pool: ThreadPoolExecutor | None = None
+        # the last pairs' flows, by content: stages sharing this object (colorize carrying colour,
+        # then the stabilizer) compute each pair once
+        self._memo: OrderedDict = OrderedDict()
+        self._memory = memory
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Flow (H, W, 2) float32 from gray frame ``a`` to gray frame ``b``."""
@@ -126,10 +131,19 @@ class DISFlow:
         """The flows a -> b and b -> a, computed at the same time (OpenCV releases the GIL):
         ~30% less wall time than one after the other on 2 cores."""
         a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+        key = (a.tobytes(), b.tobytes())
+        if key in self._memo:
+            return self._memo[key]
+        if key[::-1] in self._memo:
+            return self._memo[key[::-1]][::-1]
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="dis")
         back = self._pool.submit(self._dis[1].calc, b, a, None)
-        return self._dis[0].calc(a, b, None), back.result()
+        flows = self._dis[0].calc(a, b, None), back.result()
+        self._memo[key] = flows
+        while len(self._memo) > self._memory:
+            self._memo.popitem(last=False)
+        return flows
 
 
 class ModelFlow(torch.nn.Module):
@@ -157,6 +171,12 @@ def to_gray_u8(rgb: torch.Tensor) -> np.ndarray:
     """(3, H, W) RGB in [0, 1] -> (H, W) uint8 BT.601 luma on the CPU."""
     y = luma(rgb)[0]
     return y.mul(255).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
+
+
+def work_dims(height: int, width: int, size: int) -> tuple[int, int]:
+    """The flow's working size: long side ``size`` (never enlarged), aspect kept."""
+    scale = min(1.0, size / max(height, width))
+    return max(8, round(height * scale)), max(8, round(width * scale))
 
 
 def flow_tensor(flow: np.ndarray, device) -> torch.Tensor:

@@ -12,7 +12,8 @@ class Frames:
 
     Both are ``(B, 3, H, W)`` float RGB in [0, 1] on the pipeline's device. ``source`` travels
     unchanged through the stages, so a stage late in the chain (stabilize after cartoonize) still
-    sees the original film, e.g. to compute motion on it.
+    sees the original film, e.g. to compute motion on it. ``index``: the film's frame number of
+    the first frame (also in a chunk of a batch run).
     """
 
     rgb: torch.Tensor
@@ -23,7 +24,11 @@ class Frames:
         return len(self.rgb)
 
     def __getitem__(self, index: slice) -> "Frames":
-        return Frames(self.rgb[index], self.source[index], self.index + (index.start or 0))
+        return Frames(self.rgb[index], self.source[index], self.index + index.indices(len(self))[0])
+
+    def with_rgb(self, rgb: torch.Tensor) -> "Frames":
+        """The same frames with a new picture (what a stage returns)."""
+        return Frames(rgb, self.source, self.index)
 
     @staticmethod
     def cat(parts: list["Frames"]) -> "Frames":

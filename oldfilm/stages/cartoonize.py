@@ -92,8 +92,8 @@ class Cartoonize(Stage):
 
     def process(self, frames: Frames) -> Frames:
         if self.net is not None:
-            return Frames(self.generate(frames.rgb.float()), frames.source)
-        return Frames(self.stylize(frames.rgb.float()), frames.source)
+            return frames.with_rgb(self.generate(frames.rgb.float()))
+        return frames.with_rgb(self.stylize(frames.rgb.float()))
 
     @torch.inference_mode()
     def generate(self, rgb: torch.Tensor) -> torch.Tensor:

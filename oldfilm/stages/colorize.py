@@ -1,4 +1,15 @@
-"""Colorize: predict chroma at a small render size, keep the film's own full-resolution luma."""
+"""Colorize: predict chroma at a small render size, keep the film's own full-resolution luma.
+
+With ``net_every`` > 1 the network runs on some frames of a shot only (key frames) and their
+chroma is carried along the source film's optical flow to the frames between: forward from the
+last key frame and backward from the next one (frames are held back until it comes), blended by
+confidence and distance in time. The key frame's gray is carried along with its chroma, and
+where it no longer matches the frame's own gray (occlusions, new content, wrong or drifting flow)
+the carried chroma is not trusted; when the frame's mean trust drops below ``min_trust`` the
+network speaks again on that frame. Key frames fall at least every ``net_every`` frames, on
+frame numbers that are multiples of it, so a chunk of a batch run that starts inside a shot
+places them as an unbroken run does.
+"""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -8,6 +19,7 @@ import torch.nn.functional as F
 
 from .. import weights
 from ..ops.color import cbcr_to_rgb_delta, downsample, gray_lightness, lab_to_rgb, luma, rgb_to_ycbcr
+from ..ops.flow import DISFlow, flow_tensor, gray_tensor, to_gray_u8, warp, work_dims
 from . import Frames, Stage
 
 
@@ -16,14 +28,19 @@ class Colorize(Stage):
 
     The model predicts a*b* at the render size (like DeOldify's render_factor: larger is sharper
     chroma but slower) through its entry's transforms; the chroma is upsampled and joined to the
-    full-resolution luma.
+    full-resolution luma. ``flow``: the optical flow for carrying chroma (an object with
+    DISFlow's ``both``); share the stabilizer's so each pair of frames is computed once;
+    ``carry_size``: the long side at which chroma is carried (the stabilizer's working size).
     """
 
     name = "colorize"
 
     def __init__(self, model: str | None = None, *, render_size: int | None = None,
                  models_dir: str | None = None, net: torch.nn.Module | None = None, only_gray: bool = False,
-                 colour_strength: float = 1.0):
+                 colour_strength: float = 1.0, net_every: int = 1, min_trust: float = 0.8, flow=None,
+                 sigma: float = 0.08, carry_size: int = 256):
+        if net_every < 1:
+            raise ValueError(f"net_every must be at least 1, not {net_every}")
         self.colour_strength = colour_strength   # scales the model's a*b* (0: gray)
         self.only_gray = only_gray   # pass shots that already have colour through unchanged
         self._gray_shot: bool | None = None
@@ -32,21 +49,79 @@ class Colorize(Stage):
         if render_size:
             self.transforms = replace(self.transforms, render_size=render_size)
         self.net = net if net is not None else weights.load(self.model_name, models_dir=models_dir)
+        self.net_every, self.min_trust, self.sigma, self.carry_size = net_every, min_trust, sigma, carry_size
+        self.flow = flow if flow is not None or net_every == 1 else DISFlow("medium")
+        self.network_frames = 0   # frames the network ran on (key frames), for measurement
+        self.reset()
 
-    @torch.inference_mode()
     def reset(self) -> None:
         self._gray_shot = None
+        self._last = None    # (gray u8, carried Cb/Cr and key-frame gray) of the shot's last frame seen
+        self._held = []      # frames since the last key frame: dicts, see _carry
 
-    def process(self, frames: Frames) -> Frames:
+    def process(self, frames: Frames) -> Frames | None:
         if self.only_gray:
             if self._gray_shot is None:   # decided once per shot, on its first frames
                 self._gray_shot = bool(rgb_to_ycbcr(frames.rgb[:1].float())[:, 1:].abs().mean() < 0.01)
             if not self._gray_shot:
                 return frames
-        return Frames(self.colorize(frames.rgb), frames.source)
+        if self.net_every == 1:
+            return frames.with_rgb(self.colorize(frames.rgb))
+        done = [f for i in range(len(frames)) for f in self._carry(frames[i:i + 1])]
+        return Frames.cat(done) if done else None
 
-    def colorize(self, rgb: torch.Tensor) -> torch.Tensor:
-        h, w = rgb.shape[-2:]
+    def flush(self) -> Frames | None:
+        """Frames after the shot's last key frame: the forward-carried chroma alone."""
+        held, self._held = self._held, []
+        return Frames.cat([self._compose(h["frame"], h["cbcr"]) for h in held]) if held else None
+
+    # one frame of the carried path: a key frame resolves the frames held since the last one
+    def _carry(self, frame: Frames) -> list[Frames]:
+        dims = work_dims(*frame.rgb.shape[-2:], self.carry_size)
+        g8 = to_gray_u8(downsample(frame.source[0:1].float(), dims)[0])
+        gray = gray_tensor(g8, frame.rgb.device)
+        flows = None
+        if self._last is not None:
+            g8_prev, carried = self._last
+            flows = [flow_tensor(f, frame.rgb.device) for f in self.flow.both(g8, g8_prev)]  # t -> t-1, t-1 -> t
+            carried = warp(carried, flows[0])
+            conf = self._agreement(carried, gray)
+        key = (self._last is None or frame.index % self.net_every == 0
+               or float(conf.mean()) < self.min_trust)
+        if not key:
+            self._held.append(dict(frame=frame, cbcr=carried[:, :2], conf=conf, flows=flows, gray=gray))
+            self._last = (g8, carried)
+            return []
+        cbcr = self.chroma(frame.rgb)
+        self.network_frames += 1
+        cbcr = F.interpolate(cbcr, size=dims, mode="bilinear", align_corners=False) if cbcr.shape[-2:] != dims else cbcr
+        out = self._resolve(torch.cat([cbcr, gray], 1), flows)
+        self._last = (g8, torch.cat([cbcr, gray], 1))
+        return out + [self._compose(frame, cbcr)]
+
+    def _agreement(self, carried: torch.Tensor, gray: torch.Tensor) -> torch.Tensor:
+        """Confidence of carried chroma: the key frame's gray, carried the same way, matches this
+        frame's gray (wrong flow, occlusions and drift all show as a mismatch)."""
+        return torch.exp(-((carried[:, 2:] - gray) / self.sigma) ** 2)
+
+    def _resolve(self, key: torch.Tensor, flows: list | None) -> list[Frames]:
+        """The held frames, each blending its forward chroma with the key frame's carried back
+        (``key``: the key frame's Cb/Cr and gray; ``flows``: between it and the frame before)."""
+        held, self._held = self._held, []
+        carried, out, n = key, [], len(held) + 1
+        for back, h in enumerate(reversed(held), 1):   # h is `back` frames before the key frame
+            carried = warp(carried, flows[1])             # frame t onto frame t-1: the flow t-1 -> t
+            conf = self._agreement(carried, h["gray"])
+            wf, wb = (h["conf"] + 1e-3) * back, (conf + 1e-3) * (n - back)
+            out.append(self._compose(h["frame"], (wf * h["cbcr"] + wb * carried[:, :2]) / (wf + wb)))
+            flows = h["flows"]
+        return out[::-1]
+
+    def _compose(self, frame: Frames, cbcr: torch.Tensor) -> Frames:
+        return frame.with_rgb(self.compose(frame.rgb, cbcr))
+
+    def chroma(self, rgb: torch.Tensor) -> torch.Tensor:
+        """The network's Cb/Cr (B, 2, h, w) at its render size, fp32."""
         with torch.autocast(rgb.device.type, enabled=False):   # colour maths in fp32 always
             x = self.transforms.pre(rgb.float())
         out = self.net(x)                                        # the network under the pipeline's precision
@@ -55,9 +130,17 @@ class Colorize(Stage):
             L = gray_lightness(downsample(luma(rgb.float()), ab.shape[-2:]))
             # no chroma at the ends of the lightness range (the model's blobs in blown highlights)
             ab = ab * (self.colour_strength * ((100 - L) / 8).clamp(0, 1) * (L / 8).clamp(0, 1))
-            cbcr = rgb_to_ycbcr(lab_to_rgb(torch.cat([L, ab], 1)))[:, 1:]
+            return rgb_to_ycbcr(lab_to_rgb(torch.cat([L, ab], 1)))[:, 1:]
+
+    def compose(self, rgb: torch.Tensor, cbcr: torch.Tensor) -> torch.Tensor:
+        """The film's own full-resolution luma with ``cbcr`` upsampled to it."""
+        h, w = rgb.shape[-2:]
+        with torch.autocast(rgb.device.type, enabled=False):
             cbcr = F.interpolate(cbcr, size=(h, w), mode="bilinear", align_corners=False)
             return (rgb.float() + cbcr_to_rgb_delta(cbcr - rgb_to_ycbcr(rgb.float())[:, 1:])).clamp(0, 1)
+
+    def colorize(self, rgb: torch.Tensor) -> torch.Tensor:
+        return self.compose(rgb, self.chroma(rgb))
 
     @property
     def render_size(self) -> int:
@@ -65,4 +148,5 @@ class Colorize(Stage):
 
     def describe(self) -> str:
         strength = f", colour_strength={self.colour_strength:g}" if self.colour_strength != 1 else ""
-        return f"colorize(model={self.model_name}, render_size={self.render_size}{strength})"
+        carry = f", net_every={self.net_every}" if self.net_every > 1 else ""
+        return f"colorize(model={self.model_name}, render_size={self.render_size}{strength}{carry})"

@@ -22,15 +22,11 @@ import torch
 import torch.nn.functional as F
 
 from ..ops.color import cbcr_to_rgb_delta, downsample, luma, rgb_to_ycbcr, ycbcr_to_rgb
-from ..ops.flow import DISFlow, ModelFlow, flow_tensor, flow_trust, gray_tensor, to_gray_u8, warp
+from ..ops.flow import (DISFlow, ModelFlow, flow_tensor, flow_trust, gray_tensor, to_gray_u8, warp,
+                        work_dims)
 from .. import weights
 from ..errors import BadInput
 from . import Frames, Stage
-
-
-def work_dims(height: int, width: int, size: int) -> tuple[int, int]:
-    scale = min(1.0, size / max(height, width))
-    return max(8, round(height * scale)), max(8, round(width * scale))
 
 
 def fit_affine(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -101,7 +97,7 @@ class Stabilize(Stage):
             same_luma = (luma(rgb[:1]) - luma(frames.source[:1].float())).abs().mean() < 0.006
             self._mode = "chroma" if same_luma else "rgb"
         if self.net is not None:
-            return Frames(self._learned(rgb, frames.source.float()), frames.source)
+            return frames.with_rgb(self._learned(rgb, frames.source.float()))
         h, w = rgb.shape[-2:]
         dims = work_dims(h, w, self.work_size)
         small_src = downsample(frames.source.float(), dims)
@@ -136,7 +132,7 @@ class Stabilize(Stage):
         else:                       # exposure and white-balance flicker scale detail too: a gain
             gain = (stable + self.eps) / (small + self.eps)
             result = (rgb * F.interpolate(gain, size=(h, w), mode="bilinear", align_corners=False)).clamp(0, 1)
-        return Frames(result, frames.source)
+        return frames.with_rgb(result)
 
     @torch.inference_mode()
     def _learned(self, rgb: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
