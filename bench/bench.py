@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -92,7 +93,11 @@ def main() -> None:
     if args.child:
         child(*args.child, args.batch_size, args.precision, args.model)
         return
-    print(f"# {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+    from oldfilm.pipeline import cpu_bf16_supported
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), None) if Path("/proc/cpuinfo").exists() else None
+    print(f"# {cpu or platform.processor() or platform.machine()} ({'bf16' if cpu_bf16_supported() else 'no bf16'}), "
+          f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}, batch {args.batch_size}, {args.precision}, model {args.model or 'default'}\n")
     print("| size | run | frames | frames/s | vs ffmpeg | peak RSS (MB) |")
     print("|---|---|---|---|---|---|")

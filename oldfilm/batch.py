@@ -86,9 +86,10 @@ def find_films(folder: Path, out_dir: Path, suffix: str, recursive: bool) -> lis
 
 def plan(film: Film, chunk_seconds: float) -> list[Chunk]:
     """Chunks of whole shots, each at least ``chunk_seconds`` long where the cuts allow. A shot
-    longer than twice that is split at fixed points, and the chunk after such a split first replays
-    its shot from the shot's start (output discarded), so every stage's state (the stabilizer's
-    history, the cartoon palette fixed per shot) is that of an unbroken run. Variable-rate films
+    longer than twice that is split at fixed points; a chunk after such a split records how far
+    its shot reaches back (``warmup``), and :func:`run_task` replays as much of that as its stages
+    declare they need (output discarded: the stabilizer's history, the colorizer's key frames; the
+    whole shot for the cartoon palette fixed per shot), so their state is that of an unbroken run. Variable-rate films
     are one chunk: their frames cannot be sought exactly."""
     info = probe(film.input)
     size = max(1, round(chunk_seconds * float(info.fps)))
@@ -147,9 +148,14 @@ def run_task(task: Task) -> int:
     pipe = _PIPELINES[key]
     for stage in pipe.stages:
         stage.reset()
-    result = pipe.run(task.input, task.output, crf=task.crf, preset=task.preset, overwrite=True,
-                      start=task.start - task.warmup, count=task.count + task.warmup,
-                      discard=task.warmup, sound=False)
+    # replay only the warm-up the stages declare (task.warmup reaches back to the shot's start),
+    # and run past the chunk's end as far as they look ahead
+    warmup = task.warmup if pipe.warmup is None else min(task.warmup, pipe.warmup)
+    info = probe(task.input)
+    ahead = max(0, min(pipe.lookahead, info.frames - task.start - task.count))
+    result = pipe.run(task.input, task.output, crf=task.crf, preset=task.preset, overwrite=True, info=info,
+                      start=task.start - warmup, count=task.count + warmup + ahead,
+                      discard=warmup, lookahead=ahead, sound=False)
     return result.frames_out
 
 

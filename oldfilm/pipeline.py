@@ -105,6 +105,16 @@ class Pipeline:
         self.precision = precision
         self._dtype = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
 
+    @property
+    def warmup(self) -> int | None:
+        """Frames before a part of a shot that its stages need to see (None: the shot from its start)."""
+        needs = [s.warmup for s in self.stages]
+        return None if None in needs else max(needs, default=0)
+
+    @property
+    def lookahead(self) -> int:
+        return max((s.lookahead for s in self.stages), default=0)
+
     def describe(self) -> str:
         return (" -> ".join(s.describe() for s in self.stages)
                 + f" on {self.device} ({self.precision}, batch {self.batch_size})")
@@ -201,14 +211,16 @@ class Pipeline:
     def run(self, input: str | Path, output: str | Path, *, crf: int = 18, preset: str = "medium",
             overwrite: bool = False, cuts: Iterable[int] = (), info: VideoInfo | None = None,
             source: str | Path | None = None, start: int = 0, count: int | None = None,
-            discard: int = 0, sound: bool = True, tags: dict[str, str] | None = None, bar=None) -> RunResult:
+            discard: int = 0, lookahead: int = 0, sound: bool = True, tags: dict[str, str] | None = None,
+            bar=None) -> RunResult:
         """Process the film ``input`` into ``output``, audio and subtitles copied unchanged.
 
         ``source``: when ``input`` is a processed copy of a film (a colorized film to stabilize),
         the original film, read alongside to guide the stages; the sound comes from ``input`` if
         it has any, else from ``source``. ``start``/``count``: process only that part of the film
         (a chunk of a batch run); the first ``discard`` of those frames only warm up temporal
-        state and are not written; ``sound=False`` writes the picture alone; ``tags``: container
+        state and are not written, nor are the last ``lookahead`` (processed so that stages holding
+        frames back see what follows); ``sound=False`` writes the picture alone; ``tags``: container
         metadata of the output (default: :meth:`disclosure`); ``bar``: a progress bar to advance
         (one over several films) instead of the film's own.
         """
@@ -235,7 +247,7 @@ class Pipeline:
             stage.prepare(info)
         writer = FrameWriter(output, info.width, info.height, info.fps, source=sound_from if sound else None,
                              source_start=sound_start if sound else 0.0, crf=crf, preset=preset, sar=info.sar,
-                             timestamps=info.pts[start + discard:start + total] if info.vfr else None, time_base=info.time_base,
+                             timestamps=info.pts[start + discard:start + total - lookahead] if info.vfr else None, time_base=info.time_base,
                              tags=self.disclosure() if tags is None else tags)
         with contextlib.ExitStack() as stack:
             stack.enter_context(writer)
@@ -244,14 +256,17 @@ class Pipeline:
                                                      filters=filters))
             guide = (stack.enter_context(FrameReader(src_info, self.batch_size, start=start, count=count))
                      if src_info else None)
-            to_skip = discard
+            to_skip, to_write = discard, total - discard - lookahead
             for frames in self.process_batches(reader, cuts, sources=guide, first=start):
                 bar.update(len(frames))
                 skip = min(to_skip, len(frames))
                 to_skip -= skip
-                if skip < len(frames):
-                    writer.write(frames[skip:])
+                frames = frames[skip:skip + max(0, to_write)]
+                to_write -= len(frames)
+                if len(frames):
+                    writer.write(frames)
             if own_bar:
                 bar.close()
             writer.close()
-        return RunResult(input, output, total - discard, writer.frames_written, time.perf_counter() - started)
+        return RunResult(input, output, total - discard - lookahead, writer.frames_written,
+                         time.perf_counter() - started)

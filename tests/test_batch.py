@@ -168,3 +168,38 @@ def test_ray_missing_says_how_to_install(monkeypatch, tiny_models, clips, tmp_pa
     monkeypatch.setattr(builtins, "__import__", no_ray)
     r = batch(films, "--models-dir", tiny_models, "--ray", "auto")
     assert r.exit_code == 2 and "pip install 'oldfilm[ray]'" in r.output
+
+
+def test_a_chunk_inside_a_long_shot_replays_only_the_declared_warm_up(tiny_models, tmp_path, monkeypatch):
+    """Colorize + stabilize in chunks that split one 4 s shot: each chunk replays only what the
+    stages declare (the stabilizer's 66 frames at strength 0.9, not the shot from its start), and
+    the frames are those of an unbroken run to within 2 levels (lossless encode: the stabilizer's
+    forgotten history is under 1/1024; the colorizer's key frames fall on the same frames)."""
+    from oldfilm.pipeline import Pipeline
+
+    films = tmp_path / "films"
+    films.mkdir()
+    ff("-f", "lavfi", "-i", "testsrc2=size=128x96:rate=25:duration=4,hue=s=0", "-c:v", "libx264", "-crf", "12",
+       str(films / "long.mp4"))
+    assert detect_scenes(films / "long.mp4") == []
+    calls, original = [], Pipeline.run
+
+    def spy(self, *a, **kw):
+        calls.append((kw["start"], kw["count"], kw["discard"], kw["lookahead"]))
+        return original(self, *a, **kw)
+
+    monkeypatch.setattr(Pipeline, "run", spy)
+    for name, seconds in [("chunked", "0.8"), ("whole", "100")]:
+        r = batch(films, "-o", tmp_path / name, "-q", "--chunk-seconds", seconds, "--crf", "0",
+                  "--models-dir", tiny_models)
+        assert r.exit_code == 0, r.output
+    chunks = plan(Film(films / "long.mp4", tmp_path / "x.mp4"), 0.8)
+    assert len(chunks) >= 4 and chunks[-1].warmup > 66
+    starts = {c.start: c for c in chunks}
+    for start, count, discard, ahead in calls[:len(chunks)]:
+        chunk = starts[start + discard]
+        assert discard == min(chunk.warmup, 66) and ahead == min(7, 100 - chunk.start - chunk.count)
+    chunked = decode(tmp_path / "chunked" / "long.colorized.mp4").astype(int)
+    whole = decode(tmp_path / "whole" / "long.colorized.mp4").astype(int)
+    assert chunked.shape == whole.shape == (100, 96, 128, 3)
+    assert np.abs(chunked - whole).max() <= 2

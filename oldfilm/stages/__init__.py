@@ -44,6 +44,10 @@ class Stage:
     """
 
     name = "stage"
+    # frames a chunk of a batch run that starts (ends) inside a shot must process before (after) its
+    # own so that its output is that of an unbroken run; None before: the shot from its start
+    warmup: int | None = 0
+    lookahead: int = 0
 
     def to(self, device: torch.device) -> "Stage":
         """Move the stage's modules and tensors to ``device``."""

@@ -62,6 +62,7 @@ def _soft_bands(y: torch.Tensor, bounds: torch.Tensor, centres: torch.Tensor, wi
 
 class Cartoonize(Stage):
     name = "cartoonize"
+    warmup = None   # shading bands and palette are fitted on the shot's first frame
 
     def __init__(self, style: str = "shinkai", *, model: str | None = None, models_dir: str | None = None):
         if style not in STYLES:

@@ -54,6 +54,16 @@ class Colorize(Stage):
         self.network_frames = 0   # frames the network ran on (key frames), for measurement
         self.reset()
 
+    @property
+    def warmup(self) -> int | None:
+        """From the first key frame on (a film frame number that is a multiple of ``net_every``)
+        the output is exactly an unbroken run's."""
+        return None if self.only_gray else (self.net_every if self.net_every > 1 else 0)
+
+    @property
+    def lookahead(self) -> int:
+        return self.net_every - 1   # frames before the next key frame are held until it comes
+
     def reset(self) -> None:
         self._gray_shot = None
         self._last = None    # (gray u8, carried Cb/Cr and key-frame gray) of the shot's last frame seen

@@ -18,6 +18,8 @@ decided afresh at each shot.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -75,6 +77,15 @@ class Stabilize(Stage):
                 self.flow_name = installed[0]
                 self.flow = ModelFlow(weights.load(installed[0], models_dir=self.models_dir))
         return super().to(device)
+
+    @property
+    def warmup(self) -> int | None:
+        """The history's weight falls by ``strength`` a frame: after this many frames a different
+        start changes the output by under 1/1024 (a quarter of an 8-bit level). None (the whole
+        shot) for the learned stabilizer, a mode chosen per shot, or strength 1 (no forgetting)."""
+        if self.net is not None or self.mode == "auto" or self.strength >= 1:
+            return None
+        return 0 if self.strength <= 0 else math.ceil(math.log(1 / 1024) / math.log(self.strength))
 
     def reset(self) -> None:
         self._prev_gray = None     # uint8 (h, w) source luma at working size
