@@ -31,6 +31,7 @@ class GuidedColorize(Stage):
     the automatic colorizer for shots without one."""
 
     name = "colorize"
+    warmup = None   # a shot's keyframes are carried from wherever they are in it: replay the shot
 
     def __init__(self, keyframes: str | Path, *, model: str | None = None, render_size: int | None = None,
                  models_dir: str | None = None, colour_strength: float = 1.0, work_size: int = 256,
