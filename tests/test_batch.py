@@ -171,7 +171,7 @@ def test_ray_missing_says_how_to_install(monkeypatch, tiny_models, clips, tmp_pa
 
 
 def test_a_chunk_inside_a_long_shot_replays_only_the_declared_warm_up(tiny_models, tmp_path, monkeypatch):
-    """Colorize + stabilize in chunks that split one 4 s shot: each chunk replays only what the
+    """Colorize + stabilize in chunks that split one 6 s shot: each chunk replays only what the
     stages declare (the stabilizer's 66 frames at strength 0.9, not the shot from its start), and
     the frames are those of an unbroken run to within 2 levels (lossless encode: the stabilizer's
     forgotten history is under 1/1024; the colorizer's key frames fall on the same frames)."""
@@ -179,7 +179,7 @@ def test_a_chunk_inside_a_long_shot_replays_only_the_declared_warm_up(tiny_model
 
     films = tmp_path / "films"
     films.mkdir()
-    ff("-f", "lavfi", "-i", "testsrc2=size=128x96:rate=25:duration=4,hue=s=0", "-c:v", "libx264", "-crf", "12",
+    ff("-f", "lavfi", "-i", "testsrc2=size=128x96:rate=25:duration=6,hue=s=0", "-c:v", "libx264", "-crf", "12",
        str(films / "long.mp4"))
     assert detect_scenes(films / "long.mp4") == []
     calls, original = [], Pipeline.run
@@ -198,8 +198,8 @@ def test_a_chunk_inside_a_long_shot_replays_only_the_declared_warm_up(tiny_model
     starts = {c.start: c for c in chunks}
     for start, count, discard, ahead in calls[:len(chunks)]:
         chunk = starts[start + discard]
-        assert discard == min(chunk.warmup, 66) and ahead == min(7, 100 - chunk.start - chunk.count)
+        assert discard == min(chunk.warmup, 66) and ahead == min(7, 150 - chunk.start - chunk.count)
     chunked = decode(tmp_path / "chunked" / "long.colorized.mp4").astype(int)
     whole = decode(tmp_path / "whole" / "long.colorized.mp4").astype(int)
-    assert chunked.shape == whole.shape == (100, 96, 128, 3)
+    assert chunked.shape == whole.shape == (150, 96, 128, 3)
     assert np.abs(chunked - whole).max() <= 2
