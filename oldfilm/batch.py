@@ -7,6 +7,12 @@ renamed). When all chunks exist they are joined without re-encoding and the sour
 subtitles, chapters and metadata are muxed in once. After a crash, the same command re-plans
 nothing (the plan is kept in ``manifest.json``) and processes only the missing chunks.
 
+Nothing is trusted that was not checked: every chunk and every joined film is read back (frame
+count, duration) before its rename, and flushed to the disk (fsync) before and after it. The
+manifest has a schema version and a fingerprint of everything that decides the pixels (oldfilm's
+version, each model file's hash, the options, the precision, the input's identity): a corrupt,
+old or foreign manifest means the film is planned again, never that stale chunks are joined.
+
 The same task function runs in-process, in a pool of local processes, or as Ray tasks.
 """
 from __future__ import annotations
@@ -21,11 +27,13 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import commands
-from .errors import BadInput, OldfilmError
+from . import __version__, commands, files, weights
+from .errors import BadInput, DiskFull, FFmpegError, OldfilmError
 from .scenes import detect_scenes
-from .video import ffmpeg, probe
+from .video import VideoInfo, ffmpeg, probe
 from .video.writer import CONTAINERS, ffmpeg_to, metadata_args
+
+MANIFEST_VERSION = 2   # 1: no version field (oldfilm 0.1.0 before it); a manifest of another version is re-planned
 
 VIDEO_EXTENSIONS = set(CONTAINERS) | {".mpg", ".mpeg", ".wmv", ".webm", ".ogv", ".3gp", ".mxf", ".vob", ".dv"}
 
@@ -49,10 +57,11 @@ class Film:
     chunks: list[Chunk] = field(default_factory=list)
     status: str = "todo"      # todo, skipped, done, failed
     seconds: float = 0.0
+    info: VideoInfo | None = None   # probed once per run
 
     @property
     def work(self) -> Path:
-        return self.output.with_name(f".{self.output.name}.oldfilm-work")
+        return files.hidden(self.output, "work")
 
     def chunk_path(self, chunk: Chunk) -> Path:
         return self.work / f"chunk_{chunk.index:05d}.mp4"
@@ -62,7 +71,9 @@ def find_films(folder: Path, out_dir: Path, suffix: str, recursive: bool) -> lis
     """Every film under ``folder``, recognised by content (ffmpeg can read a moving picture), with
     its output path mirroring the input tree under ``out_dir``. A file with a video extension that
     cannot be read is kept, as a failure to report; other unreadable files are not films."""
-    films = []
+    if out_dir == folder:
+        raise BadInput(f"-o {out_dir} is the folder of the films: choose another output folder")
+    films, taken = [], {}
     paths = sorted(folder.rglob("*") if recursive else folder.iterdir())
     for path in paths:
         if not path.is_file() or any(p.startswith(".") for p in path.relative_to(folder).parts):
@@ -80,7 +91,12 @@ def find_films(folder: Path, out_dir: Path, suffix: str, recursive: bool) -> lis
             continue
         if info.frames < 2:   # a still picture, not a film
             continue
-        films.append(Film(path, output, frames=info.frames))
+        if output in taken:   # "reel" and "reel.mkv" both give reel.colorized.mkv
+            films.append(Film(path, output, status="failed", error=f"its output {output.name} is also that of "
+                              f"{taken[output].relative_to(folder)}: rename one of them"))
+            continue
+        taken[output] = path
+        films.append(Film(path, output, frames=info.frames, info=info))
     return films
 
 
@@ -91,7 +107,7 @@ def plan(film: Film, chunk_seconds: float) -> list[Chunk]:
     declare they need (output discarded: the stabilizer's history, the colorizer's key frames; the
     whole shot for the cartoon palette fixed per shot), so their state is that of an unbroken run. Variable-rate films
     are one chunk: their frames cannot be sought exactly."""
-    info = probe(film.input)
+    info = film.info = film.info or probe(film.input)
     size = max(1, round(chunk_seconds * float(info.fps)))
     if info.vfr or info.frames <= size:
         return [Chunk(0, 0, info.frames)]
@@ -130,6 +146,7 @@ class Task:
     precision: str
     crf: int
     preset: str
+    info: VideoInfo | None = None
 
 
 _PIPELINES: dict = {}
@@ -151,11 +168,15 @@ def run_task(task: Task) -> int:
     # replay only the warm-up the stages declare (task.warmup reaches back to the shot's start),
     # and run past the chunk's end as far as they look ahead
     warmup = task.warmup if pipe.warmup is None else min(task.warmup, pipe.warmup)
-    info = probe(task.input)
+    info = task.info or probe(task.input)
     ahead = max(0, min(pipe.lookahead, info.frames - task.start - task.count))
     result = pipe.run(task.input, task.output, crf=task.crf, preset=task.preset, overwrite=True, info=info,
                       start=task.start - warmup, count=task.count + warmup + ahead,
                       discard=warmup, lookahead=ahead, sound=False)
+    if result.frames_out != task.count:   # a decoder that stopped early: the chunk is not kept
+        Path(task.output).unlink(missing_ok=True)
+        raise FFmpegError(f"{Path(task.input).name}: frames {task.start}-{task.start + task.count - 1} gave "
+                          f"{result.frames_out} of {task.count} frames (a damaged file?)")
     return result.frames_out
 
 
@@ -168,42 +189,68 @@ def join(film: Film, tags: dict[str, str] | None = None) -> None:
     """Concatenate the chunk files (no re-encoding) and mux the source's streams, atomically;
     ``tags``: container metadata to set (what made the film)."""
     listing = film.work / "chunks.txt"
-    listing.write_text("".join(f"file '{film.chunk_path(c).name}'\n" for c in film.chunks))
+    files.write_text(listing, "".join(f"file '{film.chunk_path(c).name}'\n" for c in film.chunks))
     fmt = CONTAINERS[film.output.suffix.lower()]
-    info = probe(film.input)
+    info = film.info = film.info or probe(film.input)
     args = ["-f", "concat", "-safe", "0", "-i", ffmpeg.path_arg(listing)]
     if info.start:
         args = ["-itsoffset", f"{info.start:.6f}"] + args
     args += ["-i", ffmpeg.path_arg(film.input), "-map", "0:v:0", "-map", "1:a?", "-map", "1:s?",
              "-map_metadata", "1", "-map_chapters", "1", "-c", "copy",
              "-c:s", "mov_text" if fmt in ("mp4", "mov") else "copy"] + metadata_args(tags)
-    ffmpeg_to(film.output, args, f"joining {film.output.name}")
+    ffmpeg_to(film.output, args, f"joining {film.output.name}", frames=sum(c.count for c in film.chunks),
+              duration=info.duration, fps=info.fps)
     shutil.rmtree(film.work, ignore_errors=True)
 
 
-def _fingerprint(film: Film, command: str, recipe: dict, crf: int, preset: str) -> str:
+def fingerprint(film: Film, command: str, recipe: dict, models: dict, settings: dict) -> str:
+    """What decides a chunk's pixels: oldfilm's version, the command and its options, each model
+    file's SHA-256, the encoding and compute settings, and the input file's identity."""
     st = film.input.stat()
-    what = [str(film.input.resolve()), st.st_size, st.st_mtime_ns, command, recipe, crf, preset]
+    what = {"oldfilm": __version__, "input": [str(film.input.resolve()), st.st_size, st.st_mtime_ns],
+            "command": command, "recipe": recipe, "models": models, **settings}
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def prepare(film: Film, command: str, recipe: dict, crf: int, preset: str, chunk_seconds: float) -> None:
-    """Load the film's plan from its work folder, or make one. A plan made with other options or
-    for a changed input is thrown away."""
+def models_used(command: str, recipe: dict) -> dict[str, str]:
+    """``{model name: SHA-256 of its file}`` for every model ``command``'s recipe loads."""
+    with weights.recording() as used:
+        commands.recipe(command, **recipe)
+    return {name: weights.file_sha256(path) for name, path in sorted(used.items())}
+
+
+def _read_manifest(path: Path) -> dict | None:
+    """The manifest's content, or None when it is missing, corrupt or of another schema."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("version") != MANIFEST_VERSION:
+            return None
+        data["chunks"] = [Chunk(**c) for c in data["chunks"]]
+        return data
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
+def prepare(film: Film, key: str, chunk_seconds: float, command: str = "") -> None:
+    """Load the film's plan from its work folder, or make one. A plan made with other options,
+    models or oldfilm, for a changed input, or unreadable, is thrown away with its chunks."""
     manifest = film.work / "manifest.json"
-    key = _fingerprint(film, command, recipe, crf, preset)
-    if manifest.is_file():
-        data = json.loads(manifest.read_text())
-        if data.get("key") == key:
-            film.chunks = [Chunk(**c) for c in data["chunks"]]
-            return
+    data = _read_manifest(manifest) if manifest.is_file() else None
+    if data is not None and data.get("key") == key:
+        film.chunks = data["chunks"]
+        return
+    if film.work.exists():
         shutil.rmtree(film.work)
-    film.work.mkdir(parents=True, exist_ok=True)
+    try:
+        film.work.mkdir(parents=True)
+    except OSError as e:
+        if e.errno in files.FULL:
+            raise files.disk_full(film.work) from None
+        raise
     film.chunks = plan(film, chunk_seconds)
-    tmp = manifest.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"key": key, "input": str(film.input), "command": command,
-                               "chunks": [asdict(c) for c in film.chunks]}, indent=1))
-    os.replace(tmp, manifest)
+    files.write_text(manifest, json.dumps({"version": MANIFEST_VERSION, "key": key, "oldfilm": __version__,
+                                           "input": str(film.input), "command": command,
+                                           "chunks": [asdict(c) for c in film.chunks]}, indent=1))
 
 
 class LocalExecutor:
@@ -275,6 +322,8 @@ def run_batch(films: list[Film], command: str, recipe: dict, *, device: str, bat
     container metadata."""
     on_resumed = on_resumed or on_chunk
     todo = []
+    settings = {"device": device, "precision": precision, "crf": crf, "preset": preset}
+    models = None
     for film in films:
         if film.status == "failed":
             continue
@@ -285,8 +334,12 @@ def run_batch(films: list[Film], command: str, recipe: dict, *, device: str, bat
         try:
             if force:
                 shutil.rmtree(film.work, ignore_errors=True)
-            prepare(film, command, recipe, crf, preset, chunk_seconds)
+            if models is None:
+                models = models_used(command, recipe)
+            prepare(film, fingerprint(film, command, recipe, models, settings), chunk_seconds, command)
             todo.append(film)
+        except DiskFull:   # no film can go on; a rerun resumes where this one stopped
+            raise
         except OldfilmError as e:
             film.status, film.error = "failed", str(e)
     tasks, owners, left = [], [], {}
@@ -295,12 +348,12 @@ def run_batch(films: list[Film], command: str, recipe: dict, *, device: str, bat
         left[id(film)] = 0
         for chunk in film.chunks:
             path = film.chunk_path(chunk)
-            if path.exists():
+            if path.exists() and _complete(path, chunk):
                 if on_resumed:
                     on_resumed(film, chunk)
                 continue
             tasks.append(Task(str(film.input), str(path), chunk.start, chunk.count, chunk.warmup, command, recipe,
-                              device, batch_size, precision, crf, preset))
+                              device, batch_size, precision, crf, preset, film.info))
             owners.append((film, chunk))
             left[id(film)] += 1
     for film in todo:
@@ -308,6 +361,8 @@ def run_batch(films: list[Film], command: str, recipe: dict, *, device: str, bat
             _finish(film, on_film, tags)
     for i, outcome in executor.run(tasks):
         film, chunk = owners[i]
+        if isinstance(outcome, DiskFull):
+            raise outcome
         if isinstance(outcome, BaseException) and film.status != "failed":
             film.status = "failed"
             film.error = str(outcome) if isinstance(outcome, OldfilmError) else f"{type(outcome).__name__}: {outcome}"
@@ -319,10 +374,23 @@ def run_batch(films: list[Film], command: str, recipe: dict, *, device: str, bat
     return films
 
 
+def _complete(path: Path, chunk: Chunk) -> bool:
+    """A chunk file left by an earlier run holds all its frames (else it is deleted, to redo)."""
+    try:
+        if probe(path).frames == chunk.count:
+            return True
+    except OldfilmError:
+        pass
+    path.unlink(missing_ok=True)
+    return False
+
+
 def _finish(film: Film, on_film, tags) -> None:
     try:
         join(film, tags)
         film.status = "done"
+    except DiskFull:
+        raise
     except OldfilmError as e:
         film.status, film.error = "failed", str(e)
     film.seconds = time.perf_counter() - film.seconds

@@ -2,6 +2,7 @@
 CIEDE2000 and PSNR. Streams the films, so any length works; the metrics are :mod:`oldfilm.metrics`."""
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -9,12 +10,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from . import files
 from .errors import BadInput
 from .metrics import colourfulness, delta_e2000, psnr, warping_error
 from .ops.color import rgb_to_lab
 from .ops.flow import DISFlow, flow_tensor, non_occlusion, to_gray_u8
 from .scenes import SceneDetector
 from .video import FrameReader, probe
+from .video.probe import same_film
 
 
 def _tensor(batch: np.ndarray) -> torch.Tensor:
@@ -46,8 +49,15 @@ def evaluate(video: str | Path, source: str | Path | None = None, truth: str | P
         if (info.width, info.height) != (base.width, base.height):
             raise BadInput(f"{info.path.name} is {info.width}x{info.height} but {base.path.name} is "
                            f"{base.width}x{base.height}: compare films of the same size")
+        if name != "video":
+            same_film(info, base, f"give as --{name} the film of the same frames")
     dims = fit(base.width, base.height, size)
-    readers = {k: iter(FrameReader(v, batch_size, size=dims)) for k, v in infos.items()}
+    with contextlib.ExitStack() as stack:   # every reader closed, whatever happens
+        readers = {k: iter(stack.enter_context(FrameReader(v, batch_size, size=dims))) for k, v in infos.items()}
+        return _score(video, source, truth, base, readers, progress, on_frames)
+
+
+def _score(video, source, truth, base, readers, progress, on_frames) -> dict:
     detector, dis = SceneDetector(), DISFlow("medium")
     per = {"warping_error": [], "colourfulness": [], "delta_e2000": [], "psnr": [], "pairs": []}
     cuts, index, prev, prev_gray = [], 0, None, None
@@ -80,8 +90,6 @@ def evaluate(video: str | Path, source: str | Path | None = None, truth: str | P
         index += n
         bar.update(n)
     bar.close()
-    for r in readers.values():
-        r.close()
     report = {"video": str(video), "source": str(source) if source else None,
               "truth": str(truth) if truth else None, "frames": index, "cuts": cuts}
     for key, values in per.items():
@@ -101,8 +109,19 @@ def plot(report: dict, path: str | Path) -> None:
     Path(path).write_bytes(line_chart(panels, cuts=report["cuts"], title=Path(report["video"]).name))
 
 
+def check_writable(*paths: str | Path | None) -> None:
+    """Make the folders of the report files, before any work; BadInput when one cannot be."""
+    for path in paths:
+        if path:
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise BadInput(f"cannot write {path}: {e.strerror}; choose another path") from None
+
+
 def save(report: dict, json_path: str | Path | None, plot_path: str | Path | None) -> None:
+    check_writable(json_path, plot_path)
     if json_path:
-        Path(json_path).write_text(json.dumps(report, indent=2))
+        files.write_text(Path(json_path), json.dumps(report, indent=2))
     if plot_path:
         plot(report, plot_path)

@@ -15,6 +15,7 @@ from .errors import BadInput
 from .scenes import SceneDetector
 from .stages import Frames, Stage
 from .video import FrameReader, FrameWriter, VideoInfo, probe
+from .video.probe import same_film
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -29,6 +30,8 @@ def resolve_device(name: str = "auto") -> torch.device:
         device = torch.device(name)
     except RuntimeError:
         raise BadInput(f"unknown device {name!r}: use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type not in ("cpu", "cuda", "mps"):   # meta, xla, ...: torch knows them, oldfilm cannot run there
+        raise BadInput(f"oldfilm cannot run on device {name!r}: use auto, cpu, cuda, cuda:N or mps")
     if device.type == "cuda" and (not torch.cuda.is_available()
                                   or (device.index or 0) >= torch.cuda.device_count()):
         raise BadInput(f"device {name} is not available on this machine: use --device auto or cpu")
@@ -212,7 +215,7 @@ class Pipeline:
             overwrite: bool = False, cuts: Iterable[int] = (), info: VideoInfo | None = None,
             source: str | Path | None = None, start: int = 0, count: int | None = None,
             discard: int = 0, lookahead: int = 0, sound: bool = True, tags: dict[str, str] | None = None,
-            bar=None) -> RunResult:
+            bar=None, source_info: VideoInfo | None = None) -> RunResult:
         """Process the film ``input`` into ``output``, audio and subtitles copied unchanged.
 
         ``source``: when ``input`` is a processed copy of a film (a colorized film to stabilize),
@@ -222,19 +225,19 @@ class Pipeline:
         state and are not written, nor are the last ``lookahead`` (processed so that stages holding
         frames back see what follows); ``sound=False`` writes the picture alone; ``tags``: container
         metadata of the output (default: :meth:`disclosure`); ``bar``: a progress bar to advance
-        (one over several films) instead of the film's own.
+        (one over several films) instead of the film's own. ``info``, ``source_info``: the films'
+        probes, when the caller has them (each film is probed once).
         """
         input, output = Path(input), Path(output)
         info = info or probe(input)
-        src_info = probe(source) if source is not None else None
+        src_info = (source_info or probe(source)) if source is not None else None
         for path in (input, source):
             if path is not None and output.resolve() == Path(path).resolve():
                 raise BadInput(f"the output {output} is an input: oldfilm never writes over its input; choose another -o")
         if output.exists() and not overwrite:
             raise BadInput(f"{output} exists: pass --overwrite to replace it, or choose another -o")
-        if src_info is not None and abs(src_info.fps - info.fps) / info.fps > 0.01:
-            raise BadInput(f"{Path(source).name} runs at {float(src_info.fps):.3f} fps but {input.name} at "
-                           f"{float(info.fps):.3f}: give the film that {input.name} was made from")
+        if src_info is not None:
+            same_film(src_info, info, f"give the film that {input.name} was made from as the source")
         sound_from = input if info.audio or src_info is None else Path(source)
         timing = info if sound_from == input else src_info   # the video starts where the sound's film has it
         sound_start = timing.start

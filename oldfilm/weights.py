@@ -8,6 +8,9 @@ Weight files are untrusted input: only safetensors are read here.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
+import hashlib
 import importlib
 import os
 from dataclasses import dataclass, field
@@ -154,6 +157,8 @@ def load(name: str, *, models_dir: str | Path | None = None,
     except RuntimeError as e:
         first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
         raise WeightsError(f"{path} does not fit the {name} architecture: {first}") from e
+    for used in _RECORDERS:
+        used[name] = path
     return model.eval().to(device)
 
 
@@ -175,6 +180,35 @@ def save_safetensors(tensors: dict[str, torch.Tensor], path: str | Path, metadat
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+_RECORDERS: list[dict[str, Path]] = []
+
+
+@contextlib.contextmanager
+def recording():
+    """Collect ``{name: file}`` of every model loaded inside the ``with`` block."""
+    used: dict[str, Path] = {}
+    _RECORDERS.append(used)
+    try:
+        yield used
+    finally:
+        _RECORDERS.remove(used)
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a weight file, computed once per file version (size and mtime)."""
+    st = Path(path).stat()
+    return _sha256(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def install(name: str, src: str | Path, models_dir: str | Path | None = None) -> Path:

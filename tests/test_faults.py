@@ -1,5 +1,6 @@
 """Faults that used to end in a wrong or lost result (issue 16): a full disk reported as success,
 late and variable video timing, inexact pixel shapes, long names, unclosed writers."""
+import contextlib
 import os
 import stat
 import sys
@@ -41,27 +42,36 @@ def odd_clips(tmp_path_factory):
     return c
 
 
-@pytest.fixture
-def exit_0_on_full_disk(tmp_path, monkeypatch):
+@contextlib.contextmanager
+def fake_ffmpeg(tmp_path, monkeypatch):
     """An ffmpeg that behaves as Debian's 5.1 does on a full disk: it writes only part of the
-    file, says "No space left on device" and exits 0."""
+    file, says "No space left on device" and exits 0 (when $FAKE_WHEN is in its arguments)."""
     fake = tmp_path / "fake-ffmpeg"
     fake.write_text(f"""#!{sys.executable}
-import subprocess, sys
+import os, subprocess, sys
 code = subprocess.run([{ffmpeg_exe()!r}] + sys.argv[1:]).returncode
 out = sys.argv[-1].removeprefix("file:")
-if "oldfilm-partial" in out:
+if "oldfilm-partial" in out and os.environ.get("FAKE_WHEN", "") in " ".join(sys.argv):
     data = open(out, "rb").read()
     open(out, "wb").write(data[: len(data) // 3])
     sys.stderr.write("[out#0/mp4 @ 0x5591] Error writing trailer: No space left on device\\n")
 sys.exit(code)
 """)
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    real = ffmpeg_exe()
     monkeypatch.setenv("OLDFILM_FFMPEG", str(fake))
     ffmpeg_exe.cache_clear()
-    yield
-    monkeypatch.delenv("OLDFILM_FFMPEG")
-    ffmpeg_exe.cache_clear()
+    try:
+        yield
+    finally:
+        monkeypatch.setenv("OLDFILM_FFMPEG", real)
+        ffmpeg_exe.cache_clear()
+
+
+@pytest.fixture
+def exit_0_on_full_disk(tmp_path, monkeypatch):
+    with fake_ffmpeg(tmp_path, monkeypatch):
+        yield
 
 
 @pytest.mark.parametrize("ext", [".mp4", ".mkv"])
@@ -83,6 +93,13 @@ def test_late_video_start_keeps_frames_and_timestamps(odd_clips, tmp_path, name,
     want, got = frame_times(src), frame_times(out)
     assert max(abs(x - y) for x, y in zip(want, got)) <= Fraction(1, 500)
     assert audio_md5(out) == audio_md5(src)
+
+
+def test_avi_refuses_what_it_cannot_hold(odd_clips, clips, tmp_path):
+    for src in (odd_clips["late"], clips["vfr"]):
+        with pytest.raises(BadInput, match="AVI has no timestamps"):
+            passthrough(src, tmp_path / "out.avi")
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("ext", [".mp4", ".mkv", ".mov"])
@@ -146,3 +163,234 @@ def test_reason_line_is_the_first_specific_one():
            b"argument\nError opening output files: Invalid argument\nConversion failed!\n")
     assert ffmpeg.last_error(err).startswith("Could not find tag for codec subrip")
     assert ffmpeg.last_error(b"Conversion failed!\n") == "Conversion failed!"
+
+
+# --- batch: a resume that can be trusted -------------------------------------------------------
+
+def batch(*args):
+    from click.testing import CliRunner
+    from oldfilm.cli import cli
+    return CliRunner().invoke(cli, ["batch", *[str(a) for a in args]], catch_exceptions=False)
+
+
+@pytest.fixture
+def films(clips, tmp_path):
+    d = tmp_path / "films"
+    d.mkdir()
+    import shutil
+    shutil.copy(clips["noaudio"], d / "a.mkv")
+    return d
+
+
+def test_batch_chunk_and_join_are_checked_and_a_rerun_resumes(films, tiny_models, tmp_path, monkeypatch):
+    """A chunk or a join that ffmpeg 'succeeded' in writing only in part is never kept."""
+    out = tmp_path / "out"
+    for when in ["chunk_", "concat"]:
+        monkeypatch.setenv("FAKE_WHEN", when)
+        with fake_ffmpeg(tmp_path, monkeypatch):
+            r = batch(films, "-o", out, "--models-dir", tiny_models, "-q")
+        assert r.exit_code == 1 and "no space left on" in r.output and "run the same command again" in r.output
+        assert r.output.count("\n") == 1 and "Traceback" not in r.output
+        assert not (out / "a.colorized.mkv").exists()
+        work = out / ".a.colorized.mkv.oldfilm-work"
+        assert sorted(p.name for p in work.iterdir()) == (["manifest.json"] if when == "chunk_" else
+                                                          ["chunk_00000.mp4", "chunks.txt", "manifest.json"])
+    r = batch(films, "-o", out, "--models-dir", tiny_models, "-q")
+    assert r.exit_code == 0, r.output
+    assert probe(out / "a.colorized.mkv").frames == 25 and not work.exists()
+
+
+@pytest.mark.parametrize("name", ["manifest.json", "chunks.txt"])
+def test_batch_full_disk_on_its_own_files_is_one_line_and_resumes(films, tiny_models, tmp_path, monkeypatch, name):
+    import builtins
+    import errno
+    from oldfilm import files
+
+    def full(path, *a, **k):
+        if name in str(path):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return builtins.open(path, *a, **k)
+
+    out = tmp_path / "out"
+    monkeypatch.setattr(files, "open", full, raising=False)
+    r = batch(films, "-o", out, "--models-dir", tiny_models, "-q")
+    assert r.exit_code == 1 and r.output.count("\n") == 1, r.output
+    assert r.output.startswith("oldfilm: error: no space left on /") and "free 1 MB and run the same command" in r.output
+    monkeypatch.undo()
+    r = batch(films, "-o", out, "--models-dir", tiny_models, "-q")
+    assert r.exit_code == 0 and probe(out / "a.colorized.mkv").frames == 25
+
+
+@pytest.mark.parametrize("manifest", ["{not json", "[]"])
+def test_batch_corrupt_or_old_manifest_is_planned_again(films, tiny_models, tmp_path, manifest):
+    out = tmp_path / "out"
+    work = out / ".a.colorized.mkv.oldfilm-work"
+    work.mkdir(parents=True)
+    (work / "manifest.json").write_text(manifest)
+    (work / "chunk_00000.mp4").write_bytes(b"stale")
+    r = batch(films, "-o", out, "--models-dir", tiny_models, "-q")
+    assert r.exit_code == 0, r.output
+    assert probe(out / "a.colorized.mkv").frames == 25 and not work.exists()
+
+
+def test_fingerprint_follows_version_models_and_pixel_options(films, tiny_models, tmp_path, monkeypatch):
+    import shutil
+    from oldfilm import batch as runner
+    film = runner.Film(films / "a.mkv", tmp_path / "a.mkv")
+    recipe = {"models_dir": str(tiny_models)}
+    settings = {"device": "cpu", "precision": "fp32", "crf": 18, "preset": "medium"}
+    models = runner.models_used("colorize", recipe)
+    assert list(models) == ["vggcolor-v1"] and len(models["vggcolor-v1"]) == 64
+    key = runner.fingerprint(film, "colorize", recipe, models, settings)
+    assert key == runner.fingerprint(film, "colorize", recipe, runner.models_used("colorize", recipe), settings)
+    changed = [runner.fingerprint(film, "colorize", recipe, models, {**settings, "precision": "bf16"}),
+               runner.fingerprint(film, "colorize", {**recipe, "strength": 0.5}, models, settings),
+               runner.fingerprint(film, "colorize", recipe, models, {**settings, "crf": 20})]
+    other = tmp_path / "models"   # the same model name, another file (a new release)
+    shutil.copytree(tiny_models, other)
+    from safetensors.torch import load_file, save_file
+    path = other / "vggcolor-v1.safetensors"
+    state = load_file(path)
+    state[next(iter(state))] += 1
+    save_file(state, path)
+    changed.append(runner.fingerprint(film, "colorize", recipe, runner.models_used("colorize", {"models_dir": str(other)}),
+                                      settings))
+    monkeypatch.setattr(runner, "__version__", "9.9.9")
+    changed.append(runner.fingerprint(film, "colorize", recipe, models, settings))
+    assert key not in changed and len(set(changed)) == len(changed)
+
+
+def test_batch_refuses_its_own_folder_and_same_output_names(films, clips, tiny_models, tmp_path):
+    import shutil
+    r = batch(films, "-o", films, "--models-dir", tiny_models)
+    assert r.exit_code == 2 and "is the folder of the films" in r.output
+    shutil.copy(clips["noaudio"], films / "a")          # no extension: a.colorized.mkv too
+    r = batch(films, "-o", tmp_path / "out", "--models-dir", tiny_models, "-q")
+    assert r.exit_code == 1 and "its output a.colorized.mkv is also that of a: rename one" in r.output
+    assert probe(tmp_path / "out" / "a.colorized.mkv").frames == 25
+
+
+def test_batch_probes_each_film_once(films, tiny_models, tmp_path, monkeypatch):
+    from oldfilm import batch as runner, pipeline
+    from oldfilm.video import probe as real_probe
+    seen = []
+
+    def counting(path, *a, **k):
+        seen.append(os.path.basename(path))
+        return real_probe(path, *a, **k)
+
+    monkeypatch.setattr(runner, "probe", counting)
+    monkeypatch.setattr(pipeline, "probe", counting)
+    r = batch(films, "-o", tmp_path / "out", "--models-dir", tiny_models, "-q")
+    assert r.exit_code == 0, r.output
+    assert seen.count("a.mkv") == 1
+
+
+class RunsCode:
+    def __reduce__(self):
+        return (os.system, ("echo this would have run code",))
+
+
+def test_pickle_calling_a_blocked_module_is_refused_by_name(tmp_path, capfd):
+    """torch 2.14 words a blocked module ("unsupported GLOBAL posix.system whose module posix is
+    blocked") unlike an unlisted global; both are refused by name, without torch's advice."""
+    import torch
+    from oldfilm.errors import WeightsError
+    from oldfilm.nets.public import read_public_state
+
+    path = tmp_path / "evil.pth"
+    torch.save({"model": RunsCode()}, path)
+    with pytest.raises(WeightsError, match=r"refused, loading it would call (posix|os)\.system") as err:
+        read_public_state(path, "test")
+    assert "weights_only" not in str(err.value) and "\n" not in str(err.value)
+    assert "this would have run code" not in capfd.readouterr().out
+
+
+# --- the command line: names checked before any work, mismatches refused, signals -------------
+
+def cli_run(*args):
+    from click.testing import CliRunner
+    from oldfilm.cli import cli
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_two_inputs_of_one_name_are_refused_before_any_work(clips, tiny_models, tmp_path):
+    import shutil
+    for d in ("one", "two"):
+        (tmp_path / d).mkdir()
+        shutil.copy(clips["noaudio"], tmp_path / d / "reel.mkv")
+    (tmp_path / "out").mkdir()
+    for extra in ([], ["--overwrite"]):
+        r = cli_run("colorize", tmp_path / "one" / "reel.mkv", tmp_path / "two" / "reel.mkv", "-o", tmp_path / "out",
+                    "--models-dir", tiny_models, "-q", *extra)
+        assert r.exit_code == 2 and "would both be written to" in r.output and "one/reel.mkv" in r.output
+        assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_output_that_is_the_input_says_so(clips, tiny_models, tmp_path):
+    import shutil
+    film = tmp_path / "reel.mkv"
+    shutil.copy(clips["noaudio"], film)
+    r = cli_run("colorize", film, "-o", film, "--models-dir", tiny_models)
+    assert r.exit_code == 2 and "is an input" in r.output and "--overwrite" not in r.output
+
+
+def test_stabilize_refuses_a_shorter_source_naming_both(clips, tmp_path):
+    short = tmp_path / "short.mkv"
+    ff("-i", str(clips["noaudio"]), "-frames:v", "15", "-c:v", "libx264", str(short))
+    r = cli_run("stabilize", clips["noaudio"], "--source", short, "-o", tmp_path / "out.mkv")
+    assert r.exit_code == 2 and "short.mkv has 15 frames but noaudio.mkv 25" in r.output
+    assert not (tmp_path / "out.mkv").exists()
+
+
+@pytest.mark.parametrize("option", ["--source", "--truth"])
+def test_eval_refuses_a_film_of_other_rate_or_length(clips, tmp_path, option):
+    other = tmp_path / "other.mkv"   # same size and length in frames, 30 fps instead of 25
+    ff("-i", str(clips["noaudio"]), "-r", "30", "-frames:v", "25", "-c:v", "libx264", str(other))
+    r = cli_run("eval", clips["noaudio"], option, other, "-q")
+    assert r.exit_code == 2 and "other.mkv runs at 30.000 fps but noaudio.mkv at 25.000" in r.output
+
+
+def test_eval_writes_into_a_folder_that_does_not_exist(clips, tmp_path):
+    r = cli_run("eval", clips["noaudio"], "--json", tmp_path / "new" / "s.json", "--plot", tmp_path / "new2" / "s.png",
+                "-q")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "new" / "s.json").stat().st_size > 0
+    assert (tmp_path / "new2" / "s.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_frames_under_12_px_are_stabilized_and_scored(tmp_path):
+    tiny = tmp_path / "tiny.mkv"
+    ff("-f", "lavfi", "-i", "testsrc2=size=8x6:rate=25:duration=0.4", "-c:v", "libx264", "-pix_fmt", "yuv444p",
+       str(tiny))
+    (tmp_path / "orig.mkv").write_bytes(tiny.read_bytes())
+    r = cli_run("stabilize", tiny, "--source", tmp_path / "orig.mkv", "-o", tmp_path / "out.mkv", "-q")
+    assert r.exit_code == 0, r.output
+    assert probe(tmp_path / "out.mkv").frames == 10
+    r = cli_run("eval", tiny, "-q")
+    assert r.exit_code == 0 and '"frames": 10' in r.output
+
+
+def test_device_torch_knows_but_oldfilm_cannot_use(clips, tmp_path):
+    r = cli_run("colorize", clips["noaudio"], "-o", tmp_path / "out.mkv", "--device", "meta")
+    assert r.exit_code == 2 and "cannot run on device 'meta'" in r.output
+
+
+def test_sigterm_is_cleaned_up_like_ctrl_c(tiny_models, tmp_path):
+    import signal
+    import subprocess
+    import time
+    film = tmp_path / "long.mkv"
+    ff(*gray_source("160x120", "25", 20), "-c:v", "libx264", "-preset", "ultrafast", str(film))
+    out = tmp_path / "out.mkv"
+    proc = subprocess.Popen([sys.executable, "-m", "oldfilm", "colorize", str(film), "-o", str(out), "-q",
+                             "--models-dir", str(tiny_models), "--batch-size", "1"],
+                            env=dict(os.environ, OMP_NUM_THREADS="1"), stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not partial_path(out).exists():
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 143 and "terminated; no partial output was left" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mkv"]

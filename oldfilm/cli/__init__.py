@@ -1,21 +1,45 @@
 """The command line: the one place where exceptions become messages and exit codes.
 
 Exit codes: 0 done; 1 processing failed (ffmpeg, model, disk); 2 bad command line or input;
-130 interrupted (Ctrl-C). Set OLDFILM_DEBUG=1 to see tracebacks.
+130 interrupted (Ctrl-C); 143 terminated (SIGTERM: kill, systemd, a scheduler), cleaned up as
+after Ctrl-C. Set OLDFILM_DEBUG=1 to see tracebacks.
 
 Commands are listed in :mod:`oldfilm.commands` and imported only when run, so ``oldfilm --help``
 and ``--version`` answer at once (torch is imported by the commands that need it).
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import threading
 
 import click
 
 from .. import __version__
 from ..commands import COMMANDS
 from ..errors import OldfilmError
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so that everything unwinds as after Ctrl-C."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds():
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 class OldfilmGroup(click.Group):
@@ -34,7 +58,8 @@ class OldfilmGroup(click.Group):
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            with _sigterm_unwinds():
+                return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
         except OldfilmError as e:
@@ -45,9 +70,10 @@ class OldfilmGroup(click.Group):
         except BrokenPipeError:   # output piped into `head` and the like
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             ctx.exit(1)
-        except KeyboardInterrupt:
-            click.echo("\noldfilm: interrupted; no partial output was left", err=True)
-            ctx.exit(130)
+        except KeyboardInterrupt as e:
+            what, code = ("terminated", 143) if isinstance(e, Terminated) else ("interrupted", 130)
+            click.echo(f"\noldfilm: {what}; no partial output was left", err=True)
+            ctx.exit(code)
         except Exception as e:
             if os.environ.get("OLDFILM_DEBUG"):
                 raise

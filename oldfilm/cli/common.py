@@ -9,7 +9,7 @@ import click
 from . import options
 from .. import commands
 from ..errors import BadInput, OldfilmError
-from ..video.writer import CONTAINERS
+from ..video.writer import CONTAINERS, check_name
 
 
 def output_for(input: Path, output: str | None, suffix: str, many: bool) -> Path:
@@ -38,15 +38,27 @@ def run_films(inputs: tuple[str, ...], stages_factory, suffix: str, opts: dict, 
     from ..pipeline import Pipeline
     from ..video import probe
     from ..video.compare import compare_path, write_compare
+    from ..video.probe import same_film
 
     films = [Path(i) for i in inputs]
-    plans = []
-    for film in films:
+    src_info = probe(source) if source is not None else None
+    plans, taken = [], {}
+    for film in films:   # every name checked before any work
         info = probe(film)
         out = output_for(film, opts["output"], suffix, many=len(films) > 1)
+        check_name(out)
+        for given in (film, source):
+            if given is not None and out.resolve() == Path(given).resolve():
+                raise BadInput(f"the output {out} is an input: oldfilm never writes over its input; choose another -o")
+        if out.resolve() in taken:
+            raise BadInput(f"{taken[out.resolve()]} and {film} would both be written to {out}: "
+                           "rename one, or run them into separate -o folders")
+        taken[out.resolve()] = film
         for path in [out] + ([compare_path(out)] if opts.get("compare") else []):
             if path.exists() and not opts["overwrite"]:
                 raise BadInput(f"{path} exists: pass --overwrite to replace it, or choose another -o")
+        if src_info is not None:
+            same_film(src_info, info, f"give the film that {film.name} was made from as --source")
         plans.append((film, info, out))
     pipe = Pipeline(stages_factory(), device=opts["device"], batch_size=opts["batch_size"],
                     precision=opts["precision"], progress=not opts["quiet"])
@@ -60,7 +72,7 @@ def run_films(inputs: tuple[str, ...], stages_factory, suffix: str, opts: dict, 
         for stage in pipe.stages:
             stage.reset()
         result = pipe.run(film, out, crf=opts["crf"], preset=opts["preset"], overwrite=opts["overwrite"],
-                          info=info, source=source, bar=bar)
+                          info=info, source=source, bar=bar, source_info=src_info)
         if opts["compare"]:
             write_compare(film, out, compare_path(out), opts["compare"], crf=opts["crf"], preset=opts["preset"],
                           tags=pipe.disclosure())

@@ -36,11 +36,12 @@ def command(video, source, truth, json_path, plot_path, quiet):
     """
     from .. import charts
     from ..errors import BadInput
-    from ..evaluate import evaluate, save
+    from ..evaluate import check_writable, evaluate, save
 
     if plot_path and not charts.available():
         raise BadInput(f"--plot draws with matplotlib, which is not installed: {charts.HOW}")
 
+    check_writable(json_path, plot_path)   # a missing folder is made now, not after the scoring
     report = evaluate(video, source, truth, progress=not quiet)
     save(report, json_path, plot_path)
     summary = {k: report[k] for k in ("frames", "cuts", "warping_error", "colourfulness", "delta_e2000", "psnr")}

@@ -36,13 +36,17 @@ def read_public_state(path: str | Path, what: str, *, container_key: str | None 
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        # torch's wording varies ("Unsupported global: GLOBAL builtins.print was not an allowed
+        # global", "unsupported GLOBAL posix.system whose module posix is blocked"): find the name,
+        # and never pass on its advice to load with weights_only=False
+        found = re.search(r"\bGLOBAL\s+([\w.]+)", str(e), re.I)
         if found:
             raise WeightsError(f"{path}: refused, loading it would call {found[1]} (only plain weight "
                                f"files are read; get the file from its original source)") from None
         detail = re.search(r"WeightsUnpickler error:\s*(.+)", str(e))
-        raise WeightsError(f"{path} is not a readable PyTorch weight file "
-                           f"({detail[1].strip() if detail else _first_line(e)})") from None
+        lines = [l.strip() for l in str(e).splitlines() if l.strip() and "weights_only" not in l]
+        why = detail[1].strip() if detail else (lines[0] if lines else type(e).__name__)
+        raise WeightsError(f"{path} is not a readable PyTorch weight file ({why})") from None
     except (OSError, RuntimeError, EOFError, ValueError) as e:
         raise WeightsError(f"{path} is not a readable PyTorch weight file: {_first_line(e)}") from None
     if container_key is not None and isinstance(obj, dict) and isinstance(obj.get(container_key), dict):

@@ -123,14 +123,25 @@ class DISFlow:
         self._memo: OrderedDict = OrderedDict()
         self._memory = memory
 
+    MIN_SIDE = 16   # DIS refuses frames under 12 px; smaller ones are padded (edges repeated)
+
+    @classmethod
+    def _fit(cls, *frames: np.ndarray) -> list[np.ndarray]:
+        h, w = frames[0].shape[:2]
+        ph, pw = max(0, cls.MIN_SIDE - h), max(0, cls.MIN_SIDE - w)
+        return [np.ascontiguousarray(cv2.copyMakeBorder(f, 0, ph, 0, pw, cv2.BORDER_REPLICATE) if ph or pw else f)
+                for f in frames]
+
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Flow (H, W, 2) float32 from gray frame ``a`` to gray frame ``b``."""
-        return self._dis[0].calc(np.ascontiguousarray(a), np.ascontiguousarray(b), None)
+        h, w = a.shape[:2]
+        return self._dis[0].calc(*self._fit(a, b), None)[:h, :w]
 
     def both(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The flows a -> b and b -> a, computed at the same time (OpenCV releases the GIL):
         ~30% less wall time than one after the other on 2 cores."""
-        a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+        h, w = a.shape[:2]
+        a, b = self._fit(a, b)
         key = (a.tobytes(), b.tobytes())
         if key in self._memo:
             return self._memo[key]
@@ -139,7 +150,7 @@ class DISFlow:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="dis")
         back = self._pool.submit(self._dis[1].calc, b, a, None)
-        flows = self._dis[0].calc(a, b, None), back.result()
+        flows = self._dis[0].calc(a, b, None)[:h, :w], back.result()[:h, :w]
         self._memo[key] = flows
         while len(self._memo) > self._memory:
             self._memo.popitem(last=False)

@@ -181,3 +181,11 @@ def probe(path: str | Path) -> VideoInfo:
         time_base=tb, pts=tuple(sorted(pts)) if vfr else (),
         field_order=field_order(video.description),
     )
+
+
+def same_film(a: VideoInfo, b: VideoInfo, what: str) -> None:
+    """BadInput naming both films unless ``a`` and ``b`` have the same frame rate and count."""
+    if abs(a.fps - b.fps) / b.fps > 1e-4:   # 2997/100 is 30000/1001 written short; 30 is not
+        raise BadInput(f"{a.path.name} runs at {float(a.fps):.3f} fps but {b.path.name} at {float(b.fps):.3f}: {what}")
+    if a.frames != b.frames:
+        raise BadInput(f"{a.path.name} has {a.frames} frames but {b.path.name} {b.frames}: {what}")

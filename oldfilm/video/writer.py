@@ -40,19 +40,28 @@ def partial_path(target: Path) -> Path:
     return files.hidden(target, f"partial{target.suffix}")
 
 
-def ffmpeg_to(target: Path, args: list[str], what: str) -> Path:
+def ffmpeg_to(target: Path, args: list[str], what: str, *, frames: int | None = None,
+              duration: float = 0.0, fps: Fraction = Fraction(25)) -> Path:
     """Run ffmpeg with ``args`` (inputs, maps, codecs) into ``target``'s container: written to a
-    hidden partial file, renamed (durably) when ffmpeg succeeds, removed with a one-line
-    :class:`FFmpegError` (``what`` failed: why) when it does not."""
+    hidden partial file, read back (``frames`` and ``duration``, when given) and renamed
+    (durably); removed with a one-line :class:`FFmpegError` (``what`` failed: why) or
+    DiskFull when it is not complete, whatever ffmpeg's exit code."""
     fmt = CONTAINERS[target.suffix.lower()]
     partial = partial_path(target)
     if fmt in _MP4ISH:
         args = args + ["-movflags", "+faststart"]
     done = ffmpeg.run(args + ["-f", fmt, ffmpeg.path_arg(partial)])
-    if done.returncode != 0:
+    try:
+        if done.returncode != 0:
+            if ffmpeg.disk_full(done.stderr):
+                raise files.disk_full(target, 2 * partial.stat().st_size if partial.exists() else 0)
+            raise FFmpegError(f"{what} failed: {ffmpeg.last_error(done.stderr)}")
+        if frames is not None:
+            verify(partial, frames, duration, fps, f"{what} failed", done.stderr, target)
+        files.commit(partial, target)
+    except BaseException:
         partial.unlink(missing_ok=True)
-        raise FFmpegError(f"{what} failed: {ffmpeg.last_error(done.stderr)}")
-    files.commit(partial, target)
+        raise
     return target
 
 
@@ -109,6 +118,9 @@ class FrameWriter:
             raise BadInput(f"{self.target.name}: oldfilm cannot write '{self.target.suffix}' files; "
                            f"use one of {', '.join(sorted(CONTAINERS))}")
         check_name(self.target)
+        if fmt == "avi" and (timestamps or source_start >= 0.5 / float(fps)):
+            why = "a variable frame rate" if timestamps else f"a video that starts {source_start:.3f} s after the sound"
+            raise BadInput(f"{self.target.name}: AVI has no timestamps and cannot hold {why}; choose .mkv or .mp4")
         self.partial = partial_path(self.target)
         self.width, self.height, self.fps, self.frames_written = width, height, Fraction(fps), 0
         self._timestamps = list(timestamps) if timestamps else None
