@@ -394,3 +394,15 @@ def test_sigterm_is_cleaned_up_like_ctrl_c(tiny_models, tmp_path):
     err = proc.communicate(timeout=60)[1]
     assert proc.returncode == 143 and "terminated; no partial output was left" in err and "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mkv"]
+
+
+def test_evaluate_closes_its_readers_when_scoring_fails(clips, monkeypatch):
+    from oldfilm import evaluate as ev
+    from oldfilm.video import FrameReader
+    closed = []
+    real_close = FrameReader.close
+    monkeypatch.setattr(FrameReader, "close", lambda self: (closed.append(self.info.path.name), real_close(self)))
+    monkeypatch.setattr(ev, "colourfulness", lambda x: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        ev.evaluate(clips["noaudio"], source=clips["noaudio"])
+    assert closed.count("noaudio.mkv") >= 2   # both readers, though the scoring died
