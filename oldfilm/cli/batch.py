@@ -76,7 +76,7 @@ def command(folder, out_dir, recursive, command_name, force, workers, ray_addres
     run = {k: opts[k] for k in ("device", "precision", "batch_size", "crf", "preset")}
 
     def resumed(film, chunk):
-        bar.initial += chunk.count
+        bar.initial = getattr(bar, "initial", 0) + chunk.count   # a disabled bar (-q) has none
         bar.update(chunk.count)
 
     def finished(film):
