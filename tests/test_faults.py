@@ -240,7 +240,9 @@ def test_fingerprint_follows_version_models_and_pixel_options(films, tiny_models
     recipe = {"models_dir": str(tiny_models)}
     settings = {"device": "cpu", "precision": "fp32", "crf": 18, "preset": "medium"}
     models = runner.models_used("colorize", recipe)
-    assert list(models) == ["vggcolor-v1"] and len(models["vggcolor-v1"]) == 64
+    from oldfilm import weights
+    name = weights.default("colorize")
+    assert list(models) == [name] and len(models[name]) == 64
     key = runner.fingerprint(film, "colorize", recipe, models, settings)
     assert key == runner.fingerprint(film, "colorize", recipe, runner.models_used("colorize", recipe), settings)
     changed = [runner.fingerprint(film, "colorize", recipe, models, {**settings, "precision": "bf16"}),
@@ -249,7 +251,7 @@ def test_fingerprint_follows_version_models_and_pixel_options(films, tiny_models
     other = tmp_path / "models"   # the same model name, another file (a new release)
     shutil.copytree(tiny_models, other)
     from safetensors.torch import load_file, save_file
-    path = other / "vggcolor-v1.safetensors"
+    path = other / weights.get(name).file
     state = load_file(path)
     state[next(iter(state))] += 1
     save_file(state, path)
