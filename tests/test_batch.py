@@ -173,8 +173,9 @@ def test_ray_missing_says_how_to_install(monkeypatch, tiny_models, clips, tmp_pa
 def test_a_chunk_inside_a_long_shot_replays_only_the_declared_warm_up(tiny_models, tmp_path, monkeypatch):
     """Colorize + stabilize in chunks that split one 6 s shot: each chunk replays only what the
     stages declare (the stabilizer's 66 frames at strength 0.9, not the shot from its start), and
-    the frames are those of an unbroken run to within 2 levels (lossless encode: the stabilizer's
-    forgotten history is under 1/1024; the colorizer's key frames fall on the same frames)."""
+    the frames are those of an unbroken run to within rounding (lossless encode: the stabilizer's
+    forgotten history is under 1/1024; the colorizer's key frames fall on the same frames). Luma is
+    compared within 2 levels; RGB within 4, as one level of Y, U and V each can move RGB by 3."""
     from oldfilm.pipeline import Pipeline
 
     films = tmp_path / "films"
@@ -202,4 +203,6 @@ def test_a_chunk_inside_a_long_shot_replays_only_the_declared_warm_up(tiny_model
     chunked = decode(tmp_path / "chunked" / "long.colorized.mp4").astype(int)
     whole = decode(tmp_path / "whole" / "long.colorized.mp4").astype(int)
     assert chunked.shape == whole.shape == (150, 96, 128, 3)
-    assert np.abs(chunked - whole).max() <= 2
+    assert np.abs(chunked - whole).max() <= 4 and (np.abs(chunked - whole) > 2).mean() < 1e-5
+    luma = [decode(tmp_path / n / "long.colorized.mp4", "gray").astype(int) for n in ("chunked", "whole")]
+    assert np.abs(luma[0] - luma[1]).max() <= 2
