@@ -1,19 +1,19 @@
-"""Probe a film with ffmpeg alone (ffprobe may be absent).
-
-Two cheap passes, neither decodes a frame: ``ffmpeg -i`` for the stream list, pixel format and
-rotation, and a packet listing (``-c copy -f framecrc``) of the main video stream for the exact
-time base, every frame's timestamp, size and sample aspect ratio.
+"""Probe a film with PyAV (libav's structured stream information; no banner parsing, no
+process): the stream list, and the main video stream's every packet timestamp for the exact
+frame rate, frame count and duration. Nothing is decoded but the first frame (its display
+matrix gives the rotation). bench/probe.py measured it against the earlier ffmpeg-banner probe
+on a corpus of odd files: right on 108 of 108 fields (banner: 107, a late start in MPEG-TS).
 """
 from __future__ import annotations
 
-import re
 import statistics
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
+import av
+
 from ..errors import BadInput
-from . import ffmpeg
 
 COMMON_RATES = [Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(30),
                 Fraction(48), Fraction(50), Fraction(60000, 1001), Fraction(60), Fraction(120),
@@ -66,46 +66,37 @@ class VideoInfo:
         }
 
 
-_STREAM = re.compile(r"^\s*Stream #0:(\d+)\S*: (Video|Audio|Subtitle|Data|Attachment): (.*)$")
-_ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees")
-_PIXFMT = re.compile(r"^[^,(]+(?:\([^)]*\))*[^,]*, (\w+)")
-_FIELDS = re.compile(r"\b(progressive|top first|bottom first|top coded first|bottom coded first)\b")
+_FIELD_ORDERS = {1: "progressive", 2: "tff", 3: "bff", 4: "bff", 5: "tff"}
 
 
-def field_order(description: str) -> str:
-    """progressive, tff, bff or unknown, from ffmpeg's description of a video stream
-    (``yuv420p(tv, bt470bg, top first)``). A "coded first (swapped)" order is displayed the other
-    way round: ffmpeg's decoder outputs frames in the displayed order, which is what counts."""
-    m = _FIELDS.search(description)
-    if m is None:
-        return "unknown"
-    return {"progressive": "progressive", "top first": "tff", "bottom first": "bff",
-            "top coded first": "bff", "bottom coded first": "tff"}[m.group(1)]
+def field_order(code: int) -> str:
+    """progressive, tff, bff or unknown, from libavcodec's AVFieldOrder. A "coded first" order
+    (4: top coded first, bottom displayed first; 5: the reverse) is named by the field displayed
+    first: ffmpeg's decoder outputs frames in the displayed order, which is what counts."""
+    return _FIELD_ORDERS.get(int(code or 0), "unknown")
 
 
-_NOPTS = -(1 << 63)
+def _describe(st) -> str:
+    cc = st.codec_context
+    parts = [cc.codec.canonical_name]
+    if st.type == "video":
+        parts.append(f"{cc.format.name if cc.format else '?'}, {cc.width}x{cc.height}")
+    elif st.type == "audio":
+        parts.append(f"{cc.sample_rate} Hz, {cc.layout.name if cc.layout else '?'}")
+    if st.language:
+        parts.append(f"({st.language})")
+    return ", ".join(parts).replace(", (", " (")
 
 
-def _streams(text: str) -> tuple[list[Stream], str, int]:
-    streams, pix_fmt, rotation, in_video = [], "", 0, False
-    for line in text.splitlines():
-        m = _STREAM.match(line)
-        if m:
-            idx, kind, desc = int(m.group(1)), m.group(2).lower(), m.group(3).strip()
-            if kind == "video" and "attached pic" in desc:
-                kind = "attachment"
-            streams.append(Stream(idx, kind, desc.split()[0].rstrip(","), desc))
-            in_video = kind == "video" and not any(s.kind == "video" for s in streams[:-1])
-            if in_video:
-                pm = _PIXFMT.match(desc)
-                pix_fmt = pm.group(1) if pm else ""
-            continue
-        if line.startswith("  Stream") or not line.startswith("    "):
-            in_video = False
-        r = _ROTATION.search(line)
-        if r and in_video:
-            rotation = int(round(float(r.group(1)))) % 360
-    return streams, pix_fmt, rotation
+def _streams(container) -> list[Stream]:
+    out = []
+    for st in container.streams:
+        kind = st.type if st.type in ("video", "audio", "subtitle", "data", "attachment") else "data"
+        if kind == "video" and st.disposition & av.stream.Disposition.attached_pic:
+            kind = "attachment"
+        name = st.codec_context.codec.canonical_name if st.codec_context is not None else "none"
+        out.append(Stream(st.index, kind, name, _describe(st) if st.codec_context is not None else name))
+    return out
 
 
 def _rate(pts: list[int], durations: list[int], tb: Fraction) -> tuple[Fraction, bool]:
@@ -131,6 +122,10 @@ def _rate(pts: list[int], durations: list[int], tb: Fraction) -> tuple[Fraction,
     return (near if abs(near - mean) / mean < 0.003 else mean.limit_denominator(1001)), False
 
 
+def _reason(e: BaseException) -> str:
+    return getattr(e, "strerror", None) or str(e).split(": '", 1)[0] or type(e).__name__
+
+
 def probe(path: str | Path) -> VideoInfo:
     """What a film holds. Raises BadInput with a one-line reason when it is not a usable video."""
     path = Path(path)
@@ -140,46 +135,57 @@ def probe(path: str | Path) -> VideoInfo:
         raise BadInput(f"{path} is a folder: give a video file (or use `oldfilm batch` for a folder)")
     if path.stat().st_size == 0:
         raise BadInput(f"{path} is empty (0 bytes): give a video file")
-    head = ffmpeg.run(["-i", ffmpeg.path_arg(path)], loglevel="info")   # exits 1 ("no output file"), but prints what it found
-    text = head.stderr.decode("utf-8", "replace")
-    streams, pix_fmt, rotation = _streams(text)
-    if not streams:
-        raise BadInput(f"{path} is not a video ffmpeg can read ({ffmpeg.last_error(head.stderr)})")
-    video = next((s for s in streams if s.kind == "video"), None)
-    if video is None:
-        kinds = ", ".join(sorted({s.kind for s in streams}))
-        raise BadInput(f"{path} has no video stream (only {kinds}): give a film")
-    pkts = ffmpeg.run(["-i", ffmpeg.path_arg(path), "-map", "0:V:0", "-c", "copy", "-f", "framecrc", "-"])
-    tb, dims, sar, pts, durs = None, None, Fraction(1), [], []
-    for line in pkts.stdout.decode("ascii", "replace").splitlines():
-        if line.startswith("#tb 0:"):
-            n, d = line.split(":", 1)[1].strip().split("/")
-            tb = Fraction(int(n), int(d))
-        elif line.startswith("#dimensions 0:"):
-            dims = [int(v) for v in line.split(":", 1)[1].strip().split("x")]
-        elif line.startswith("#sar 0:"):
-            n, d = line.split(":", 1)[1].strip().split("/")
-            sar = Fraction(int(n), int(d)) if int(n) > 0 and int(d) > 0 else Fraction(1)
-        elif line and not line.startswith("#"):
-            f = [v.strip() for v in line.split(",")]
-            pts.append(int(f[2]) if int(f[2]) != _NOPTS else int(f[1]))   # AVI with B-frames: dts only
-            durs.append(int(f[3]))
-    if tb is None or dims is None or not pts:
-        raise BadInput(f"{path}: its video stream has no readable frames ({ffmpeg.last_error(pkts.stderr)})")
+    try:
+        container = av.open(str(path), metadata_errors="replace")
+    except (av.error.FFmpegError, OSError, ValueError) as e:
+        raise BadInput(f"{path} is not a video ffmpeg can read ({_reason(e)})") from None
+    with container:
+        streams = _streams(container)
+        if not streams:
+            raise BadInput(f"{path} is not a video ffmpeg can read (no streams)")
+        video = next((s for s in streams if s.kind == "video"), None)
+        if video is None:
+            kinds = ", ".join(sorted({s.kind for s in streams}))
+            raise BadInput(f"{path} has no video stream (only {kinds}): give a film")
+        st = container.streams[video.index]
+        cc, tb = st.codec_context, st.time_base
+        pts, durs = [], []
+        try:
+            for packet in container.demux(st):
+                if packet.size and (packet.pts is not None or packet.dts is not None):
+                    pts.append(packet.pts if packet.pts is not None else packet.dts)   # AVI: dts only
+                    durs.append(packet.duration or 0)
+        except av.error.FFmpegError:
+            pass   # a damaged tail: the packets before it count
+        if tb is None or not pts or not cc.width:
+            raise BadInput(f"{path}: its video stream has no readable frames")
+        rotation = 0
+        try:
+            container.seek(0, stream=st)
+            rotation = round(next(container.decode(st)).rotation) % 360
+        except (av.error.FFmpegError, StopIteration, AttributeError):
+            pass
+        earliest = container.start_time / av.time_base if container.start_time is not None else float(min(pts) * tb)
+        sar = cc.sample_aspect_ratio or st.sample_aspect_ratio
+        sar = Fraction(sar) if sar and sar > 0 else Fraction(1)
+        pix_fmt = cc.format.name if cc.format else ""
+        video_start, fields = st.start_time, field_order(cc.field_order)
+    tb = Fraction(tb)
     fps, vfr = _rate(pts, durs, tb)
     first, last = min(pts), max(pts)
     last_dur = durs[pts.index(last)] or round(1 / (fps * tb))
-    if vfr:   # read at the mean rate: frame count and duration stay the input's
+    if vfr:   # the mean rate: frame count and duration stay the input's
         fps = (Fraction(len(pts)) / ((last + last_dur - first) * tb)).limit_denominator(1001)
-    w, h = dims
+    w, h = cc.width, cc.height
     if rotation in (90, 270):
         w, h = h, w
     return VideoInfo(
         path=path, width=w, height=h, fps=fps, frames=len(pts),
-        duration=float((last + last_dur - first) * tb), start=float(first * tb), sar=sar,
+        duration=float((last + last_dur - first) * tb), sar=sar,
+        start=max(0.0, float((first if video_start is None else video_start) * tb) - earliest),
         rotation=rotation, pix_fmt=pix_fmt, codec=video.codec, vfr=vfr, streams=tuple(streams),
         time_base=tb, pts=tuple(sorted(pts)) if vfr else (),
-        field_order=field_order(video.description),
+        field_order=fields,
     )
 
 
