@@ -14,6 +14,7 @@ from pathlib import Path
 import av
 
 from ..errors import BadInput
+from .ffmpeg import path_arg
 
 COMMON_RATES = [Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(30),
                 Fraction(48), Fraction(50), Fraction(60000, 1001), Fraction(60), Fraction(120),
@@ -136,7 +137,7 @@ def probe(path: str | Path) -> VideoInfo:
     if path.stat().st_size == 0:
         raise BadInput(f"{path} is empty (0 bytes): give a video file")
     try:
-        container = av.open(str(path), metadata_errors="replace")
+        container = av.open(path_arg(path), metadata_errors="replace")   # "file:": a ':' is no protocol
     except (av.error.FFmpegError, OSError, ValueError) as e:
         raise BadInput(f"{path} is not a video ffmpeg can read ({_reason(e)})") from None
     with container:
