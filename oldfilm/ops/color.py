@@ -53,7 +53,7 @@ def ycbcr_to_rgb(ycc: torch.Tensor) -> torch.Tensor:
 
 def luma(rgb: torch.Tensor) -> torch.Tensor:
     """BT.601 Y' of an RGB tensor, keeping the channel dim: (..., 1, H, W). oldfilm's one gray."""
-    return rgb_to_ycbcr(rgb)[..., :1, :, :]
+    return (_RGB2YCC[:1].to(rgb.device, rgb.dtype) @ rgb.flatten(-2)).view(*rgb.shape[:-3], 1, *rgb.shape[-2:])
 
 
 def gray_lightness(y: torch.Tensor) -> torch.Tensor:

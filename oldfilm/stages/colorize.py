@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from .. import weights
 from ..ops.color import cbcr_to_rgb_delta, downsample, gray_lightness, lab_to_rgb, luma, rgb_to_ycbcr
-from ..ops.flow import DISFlow, flow_tensor, gray_tensor, to_gray_u8, warp, work_dims
+from ..ops.flow import DISFlow, flow_tensor, gray_tensor, small_grays, warp
 from . import Frames, Stage
 
 
@@ -77,7 +77,12 @@ class Colorize(Stage):
                 return frames
         if self.net_every == 1:
             return frames.with_rgb(self.colorize(frames.rgb))
-        done = [f for i in range(len(frames)) for f in self._carry(frames[i:i + 1])]
+        grays = small_grays(frames.source, self.carry_size)
+        if self._last is not None:   # the batch's flows on worker threads, while the network runs
+            self.flow.prefetch(zip(grays, [self._last[0]] + grays[:-1]))
+        else:
+            self.flow.prefetch(zip(grays[1:], grays[:-1]))
+        done = [f for i in range(len(frames)) for f in self._carry(frames[i:i + 1], grays[i])]
         return Frames.cat(done) if done else None
 
     def flush(self) -> Frames | None:
@@ -86,9 +91,8 @@ class Colorize(Stage):
         return Frames.cat([self._compose(h["frame"], h["cbcr"]) for h in held]) if held else None
 
     # one frame of the carried path: a key frame resolves the frames held since the last one
-    def _carry(self, frame: Frames) -> list[Frames]:
-        dims = work_dims(*frame.rgb.shape[-2:], self.carry_size)
-        g8 = to_gray_u8(downsample(frame.source[0:1].float(), dims)[0])
+    def _carry(self, frame: Frames, g8) -> list[Frames]:
+        dims = g8.shape
         gray = gray_tensor(g8, frame.rgb.device)
         flows = None
         if self._last is not None:

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..ops.color import cbcr_to_rgb_delta, downsample, luma, rgb_to_ycbcr, ycbcr_to_rgb
-from ..ops.flow import (DISFlow, ModelFlow, flow_tensor, flow_trust, gray_tensor, to_gray_u8, warp,
+from ..ops.flow import (DISFlow, ModelFlow, flow_tensor, flow_trust, gray_tensor, small_grays, warp,
                         work_dims)
 from .. import weights
 from ..errors import BadInput
@@ -111,11 +111,14 @@ class Stabilize(Stage):
             return frames.with_rgb(self._learned(rgb, frames.source.float()))
         h, w = rgb.shape[-2:]
         dims = work_dims(h, w, self.work_size)
-        small_src = downsample(frames.source.float(), dims)
+        grays = small_grays(frames.source, self.work_size)
+        # the batch's flows on worker threads, while this thread works
+        self.flow.prefetch(zip(grays, [self._prev_gray] + grays[:-1]) if self._prev_gray is not None
+                           else zip(grays[1:], grays[:-1]))
         small = self._channels(downsample(rgb, dims))
         stable = torch.empty_like(small)
         for i in range(len(rgb)):
-            gray = to_gray_u8(small_src[i])
+            gray = grays[i]
             cur = small[i:i + 1]
             if self._prev_gray is None:
                 out = cur
