@@ -68,6 +68,25 @@ def test_compare_film(clips, tiny_models, tmp_path, mode, width):
     assert abs(frames[:, :, half + 2:] - right[:, :, 2:]).mean() < 4             # the result on the right
 
 
+def test_batch_compare_is_made_from_the_joined_film(clips, tiny_models, tmp_path):
+    films = tmp_path / "films"
+    films.mkdir()
+    shutil.copy(clips["gray"], films / "a.mp4")
+    r = oldfilm("batch", films, "--models-dir", tiny_models, "-q", "--chunk-seconds", "1", "--compare")
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "films.colorized"
+    cmp = out / "a.colorized.compare.mp4"
+    info = probe(cmp)
+    assert (info.width, info.height) == (320, 120) and info.frames == probe(out / "a.colorized.mp4").frames == 60
+    assert audio_md5(cmp) == audio_md5(clips["gray"])
+    frames, after = decode(cmp).astype(int), decode(out / "a.colorized.mp4").astype(int)
+    assert abs(frames[:, :, -78:] - after[:, :, -78:]).mean() < 4   # every chunk's frames, in order, on the right
+    assert json.loads((out / "a.colorized.report.json").read_text())["compare"] == cmp.name
+    cmp.unlink()   # a rerun skips the finished film but makes its missing compare
+    assert oldfilm("batch", films, "--models-dir", tiny_models, "-q", "--compare", "wipe").exit_code == 0
+    assert (probe(cmp).width, probe(cmp).frames) == (160, 60)
+
+
 def test_compare_is_optional_and_refuses_to_overwrite(clips, tiny_models, tmp_path):
     out = tmp_path / "film.mp4"
     assert oldfilm("colorize", clips["gray"], "-o", out, "--models-dir", tiny_models, "-q").exit_code == 0

@@ -34,9 +34,11 @@ def _recipe_options(f):
               help="Long films are cut into chunks of about this length, at scene cuts; finished "
                    "chunks survive a crash.")
 @_recipe_options
+@options.compare
 @options.report
 @options.compute
-def command(folder, out_dir, recursive, command_name, force, workers, ray_address, chunk_seconds, **opts):
+def command(folder, out_dir, recursive, command_name, force, workers, ray_address, chunk_seconds, compare,
+            **opts):
     """Process every film in a folder; resumable after a crash or a reboot.
 
     Films are found by content, not by extension. Each long film is cut at scene boundaries into
@@ -51,11 +53,13 @@ def command(folder, out_dir, recursive, command_name, force, workers, ray_addres
       oldfilm batch films/ -o restored/ --recursive --workers 2
       oldfilm batch films/ --ray auto --device cuda
       oldfilm batch films/ --command cartoonize --style hayao
+      oldfilm batch films/ --compare wipe       # and NAME.colorized.compare.mp4 beside each
     """
     from tqdm import tqdm
 
     from .. import batch as runner
     from ..pipeline import disclosure
+    from ..video.compare import compare_path, write_compare
 
     entry = commands.get(command_name)
     recipe = commands.recipe_options(command_name, opts)
@@ -79,14 +83,25 @@ def command(folder, out_dir, recursive, command_name, force, workers, ray_addres
         bar.initial = getattr(bar, "initial", 0) + chunk.count   # a disabled bar (-q) has none
         bar.update(chunk.count)
 
+    def compared(film):
+        """The film's compare video, made from the joined output (sound kept); a failure fails the film."""
+        try:
+            write_compare(film.input, film.output, compare_path(film.output), compare, crf=opts["crf"],
+                          preset=opts["preset"], tags=disclosure(stages))
+        except OldfilmError as e:
+            film.status, film.error = "failed", f"{compare_path(film.output).name}: {e}"
+
     def finished(film):
         done.append(film)
         bar.set_postfix_str(f"films {len(done)}/{len(todo)} done")
+        if compare and film.status == "done":
+            compared(film)
         if opts["report"] and film.status == "done":
             from ..report import write_film_report
             try:
                 write_film_report(film.input, film.output, command=command_name, stages=stages, settings=recipe,
-                                  seconds=film.seconds, frames=film.frames, run=run, models_dir=opts["models_dir"])
+                                  seconds=film.seconds, frames=film.frames, run=run, models_dir=opts["models_dir"],
+                                  compare=compare_path(film.output) if compare else None)
             except (OSError, OldfilmError) as e:
                 bar.write(f"oldfilm: warning: no report for {film.output.name}: {e}", file=sys.stderr)
 
@@ -96,6 +111,9 @@ def command(folder, out_dir, recursive, command_name, force, workers, ray_addres
         precision=opts["precision"], crf=opts["crf"], preset=opts["preset"], force=force,
         chunk_seconds=chunk_seconds, executor=executor, on_chunk=lambda film, chunk: bar.update(chunk.count),
         on_resumed=resumed, on_film=finished, tags=disclosure(stages))
+    for film in films:   # done by an earlier run (perhaps one stopped before its compare was written)
+        if compare and film.status == "skipped" and not compare_path(film.output).exists():
+            compared(film)
     bar.close()
     if opts["report"]:
         from ..report import write_batch_report
