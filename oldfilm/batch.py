@@ -23,7 +23,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -152,9 +152,10 @@ class Task:
 _PIPELINES: dict = {}
 
 
-def run_task(task: Task) -> int:
+def run_task(task: Task, progress=None) -> int:
     """Process one chunk into its file; returns the frames written. Reuses this process's
-    pipeline between tasks of the same recipe (models load once per worker)."""
+    pipeline between tasks of the same recipe (models load once per worker). ``progress``:
+    told ``update(n)`` as frames are written."""
     from .pipeline import Pipeline
 
     key = json.dumps([task.command, task.recipe, task.device, task.batch_size, task.precision], sort_keys=True)
@@ -172,7 +173,7 @@ def run_task(task: Task) -> int:
     ahead = max(0, min(pipe.lookahead, info.frames - task.start - task.count))
     result = pipe.run(task.input, task.output, crf=task.crf, preset=task.preset, overwrite=True, info=info,
                       start=task.start - warmup, count=task.count + warmup + ahead,
-                      discard=warmup, lookahead=ahead, sound=False)
+                      discard=warmup, lookahead=ahead, sound=False, bar=progress)
     if result.frames_out != task.count:   # a decoder that stopped early: the chunk is not kept
         Path(task.output).unlink(missing_ok=True)
         raise FFmpegError(f"{Path(task.input).name}: frames {task.start}-{task.start + task.count - 1} gave "
@@ -180,9 +181,28 @@ def run_task(task: Task) -> int:
     return result.frames_out
 
 
-def _worker_init(threads: int) -> None:
+class _Progress:
+    """Frames written by task ``index``, told to ``report(index, n)`` (in this process) or put on
+    the worker's queue (in a pool: see :func:`_worker_init`)."""
+
+    def __init__(self, index: int, report=None):
+        self.index, self.report = index, report
+
+    def update(self, n: int) -> None:
+        if self.report is not None:
+            self.report(self.index, n)
+        elif _QUEUE is not None:
+            _QUEUE.put((self.index, n))
+
+
+_QUEUE = None   # a pool worker's progress queue to the parent
+
+
+def _worker_init(threads: int, queue=None) -> None:
+    global _QUEUE
     import torch
     torch.set_num_threads(threads)
+    _QUEUE = queue
 
 
 def join(film: Film, tags: dict[str, str] | None = None) -> None:
@@ -259,23 +279,31 @@ class LocalExecutor:
     def __init__(self, workers: int = 1):
         self.workers = workers
 
-    def run(self, tasks: list[Task]) -> Iterator[tuple[int, int | BaseException]]:
-        """Yield ``(task index, frames written or the exception)`` as tasks finish."""
+    def run(self, tasks: list[Task], progress=None) -> Iterator[tuple[int, int | BaseException]]:
+        """Yield ``(task index, frames written or the exception)`` as tasks finish;
+        ``progress(task index, n)`` is told of frames written meanwhile."""
         if self.workers <= 1:
             for i, task in enumerate(tasks):
                 try:
-                    yield i, run_task(task)
+                    yield i, run_task(task, _Progress(i, progress) if progress else None)
                 except Exception as e:   # reported with its film; the other films go on
                     yield i, e
             return
         import multiprocessing as mp
         threads = max(1, (os.cpu_count() or 1) // self.workers)
-        with ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
-                                 initializer=_worker_init, initargs=(threads,)) as pool:
-            futures = {pool.submit(run_task, t): i for i, t in enumerate(tasks)}
+        ctx = mp.get_context("spawn")
+        queue = ctx.Queue() if progress else None
+        with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_worker_init,
+                                 initargs=(threads, queue)) as pool:
+            futures = {pool.submit(run_task, t, _Progress(i) if progress else None): i for i, t in enumerate(tasks)}
+            pending = set(futures)
             try:
-                for fut in as_completed(futures):
-                    yield futures[fut], (fut.exception() or fut.result())
+                while pending:
+                    done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                    while queue is not None and not queue.empty():
+                        progress(*queue.get())
+                    for fut in done:
+                        yield futures[fut], (fut.exception() or fut.result())
             finally:
                 for fut in futures:
                     fut.cancel()
@@ -299,7 +327,8 @@ class RayExecutor:
         gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
         self._remote = ray.remote(num_gpus=gpus, num_cpus=1, max_retries=1)(run_task)
 
-    def run(self, tasks: list[Task]) -> Iterator[tuple[int, int | BaseException]]:
+    def run(self, tasks: list[Task], progress=None) -> Iterator[tuple[int, int | BaseException]]:
+        """As :meth:`LocalExecutor.run`, but progress is told per chunk only (when it ends)."""
         refs = {self._remote.remote(t): i for i, t in enumerate(tasks)}
         waiting = list(refs)
         while waiting:
@@ -314,13 +343,13 @@ class RayExecutor:
 
 def run_batch(films: list[Film], command: str, recipe: dict, *, device: str, batch_size: int,
               precision: str, crf: int, preset: str, force: bool, chunk_seconds: float,
-              executor, on_chunk=None, on_film=None, tags: dict[str, str] | None = None,
+              executor, on_frames=None, on_film=None, tags: dict[str, str] | None = None,
               on_resumed=None) -> list[Film]:
     """Process every film through ``executor``; a failing film is recorded and the others go on.
-    ``on_chunk(film, chunk)`` and ``on_film(film)`` report progress, ``on_resumed(film, chunk)``
-    each chunk found done by an earlier run (default: ``on_chunk``); ``tags``: the outputs'
+    ``on_frames(film, n)``: n more frames of ``film`` are done (as they are written, and the rest
+    of a chunk when it ends, however it ended); ``on_film(film)``: a film is finished;
+    ``on_resumed(film, chunk)``: a chunk was found done by an earlier run; ``tags``: the outputs'
     container metadata."""
-    on_resumed = on_resumed or on_chunk
     todo = []
     settings = {"device": device, "precision": precision, "crf": crf, "preset": preset}
     models = None
@@ -351,6 +380,8 @@ def run_batch(films: list[Film], command: str, recipe: dict, *, device: str, bat
             if path.exists() and _complete(path, chunk):
                 if on_resumed:
                     on_resumed(film, chunk)
+                elif on_frames:
+                    on_frames(film, chunk.count)
                 continue
             tasks.append(Task(str(film.input), str(path), chunk.start, chunk.count, chunk.warmup, command, recipe,
                               device, batch_size, precision, crf, preset, film.info))
@@ -359,15 +390,24 @@ def run_batch(films: list[Film], command: str, recipe: dict, *, device: str, bat
     for film in todo:
         if left[id(film)] == 0:
             _finish(film, on_film, tags)
-    for i, outcome in executor.run(tasks):
+    told = [0] * len(tasks)   # frames reported so far of each task; None once it has ended
+
+    def written(i: int, n: int) -> None:
+        if told[i] is not None:   # a report can arrive from a worker after its task's end
+            told[i] += n
+            if on_frames:
+                on_frames(owners[i][0], n)
+
+    for i, outcome in executor.run(tasks, progress=written):
         film, chunk = owners[i]
         if isinstance(outcome, DiskFull):
             raise outcome
         if isinstance(outcome, BaseException) and film.status != "failed":
             film.status = "failed"
             film.error = str(outcome) if isinstance(outcome, OldfilmError) else f"{type(outcome).__name__}: {outcome}"
-        if on_chunk:
-            on_chunk(film, chunk)
+        rest, told[i] = chunk.count - told[i], None
+        if on_frames and rest:
+            on_frames(film, rest)
         left[id(film)] -= 1
         if left[id(film)] == 0 and film.status != "failed":
             _finish(film, on_film, tags)

@@ -224,9 +224,9 @@ class Pipeline:
         (a chunk of a batch run); the first ``discard`` of those frames only warm up temporal
         state and are not written, nor are the last ``lookahead`` (processed so that stages holding
         frames back see what follows); ``sound=False`` writes the picture alone; ``tags``: container
-        metadata of the output (default: :meth:`disclosure`); ``bar``: a progress bar to advance
-        (one over several films) instead of the film's own. ``info``, ``source_info``: the films'
-        probes, when the caller has them (each film is probed once).
+        metadata of the output (default: :meth:`disclosure`); ``bar``: a progress bar (anything
+        with ``update(n)``) to advance by the frames written, instead of the film's own. ``info``,
+        ``source_info``: the films' probes, when the caller has them (each film is probed once).
         """
         input, output = Path(input), Path(output)
         info = info or probe(input)
@@ -244,8 +244,8 @@ class Pipeline:
         started = time.perf_counter()
         total = min(count, info.frames - start) if count is not None else info.frames - start
         own_bar = bar is None
-        bar = bar if bar is not None else tqdm(total=total, unit="frame", disable=not self.progress, dynamic_ncols=True,
-                   desc=input.name[:30], smoothing=0.1)
+        bar = bar if bar is not None else tqdm(total=total - discard - lookahead, unit="frame", dynamic_ncols=True,
+                                               disable=not self.progress, desc=input.name[:30], smoothing=0.1)
         for stage in self.stages:   # inputs that depend on the film fail before anything is written
             stage.prepare(info)
         writer = FrameWriter(output, info.width, info.height, info.fps, source=sound_from if sound else None,
@@ -261,13 +261,13 @@ class Pipeline:
                      if src_info else None)
             to_skip, to_write = discard, total - discard - lookahead
             for frames in self.process_batches(reader, cuts, sources=guide, first=start):
-                bar.update(len(frames))
                 skip = min(to_skip, len(frames))
                 to_skip -= skip
                 frames = frames[skip:skip + max(0, to_write)]
                 to_write -= len(frames)
                 if len(frames):
                     writer.write(frames)
+                    bar.update(len(frames))
             if own_bar:
                 bar.close()
             writer.close()

@@ -71,8 +71,8 @@ def command(folder, out_dir, recursive, command_name, force, workers, ray_addres
         raise BadInput(f"no films found in {folder}" + ("" if recursive else " (add --recursive for sub-folders)"))
     executor = runner.RayExecutor(ray_address) if ray_address else runner.LocalExecutor(workers)
     todo = [f for f in films if f.status != "failed" and (force or not f.output.exists())]
-    # the bar counts the frames still to do; its rate is the whole run's mean (smoothing 0), so the
-    # ETA covers every film; chunks finished by an earlier run count as done from the start
+    # the bar counts frames as they are written, inside chunks too; its rate is the whole run's mean
+    # (smoothing 0), so the ETA covers every film; chunks finished by an earlier run count as done from the start
     bar = tqdm(total=sum(f.frames for f in todo), unit="frame", disable=opts["quiet"], desc="all films",
                dynamic_ncols=True, smoothing=0)
     done = []
@@ -109,7 +109,7 @@ def command(folder, out_dir, recursive, command_name, force, workers, ray_addres
     runner.run_batch(
         films, command_name, recipe, device=opts["device"], batch_size=opts["batch_size"],
         precision=opts["precision"], crf=opts["crf"], preset=opts["preset"], force=force,
-        chunk_seconds=chunk_seconds, executor=executor, on_chunk=lambda film, chunk: bar.update(chunk.count),
+        chunk_seconds=chunk_seconds, executor=executor, on_frames=lambda film, n: bar.update(n),
         on_resumed=resumed, on_film=finished, tags=disclosure(stages))
     for film in films:   # done by an earlier run (perhaps one stopped before its compare was written)
         if compare and film.status == "skipped" and not compare_path(film.output).exists():
