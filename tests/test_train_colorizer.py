@@ -154,9 +154,57 @@ def test_colour_only_where_confident():
     logits[0, red, 0, 0] = 10.0                            # pixel 0: sure it is red
     logits[0, red, 0, 1] = logits[0, green, 0, 1] = 10.0   # pixel 1: red or green, half each
     ab = model.decode(logits)                              # ... whose mean is a yellow neither of them
-    scale = model.safest_scale(logits, ab).flatten()
+    scale = model.safest_scale(logits, ab, torch.full((1, 1, 1, 2), 50.0)).flatten()
     assert scale[0] == 1.0 and scale[1] <= 0.2
-    out = model.chroma(logits, (1, 2))
+    out = model.chroma(logits, torch.full((1, 1, 1, 2), 50.0))
     assert torch.allclose(out[0, :, 0, 0], c[red], atol=1e-3) and out[0, :, 0, 1].norm() < 0.21 * ab[0, :, 0, 1].norm()
     model.calibration = 0.0                                # off: the annealed mean as before
-    assert torch.allclose(model.chroma(logits, (1, 2)), ab, atol=1e-5)
+    assert torch.allclose(model.chroma(logits, torch.full((1, 1, 1, 2), 50.0)), ab, atol=1e-5)
+
+
+def test_no_colour_in_the_shadows():
+    """``dark=(lo, hi)``: no chroma below L* lo, the full chroma above hi, a ramp between."""
+    model = vggcolor(width=8, temperature=1.0, gain=1.0, dark=(20.0, 40.0))
+    logits = torch.full((1, 266, 1, 3), -30.0)
+    logits[0, 100] = 10.0
+    L = torch.tensor([10.0, 30.0, 60.0]).view(1, 1, 1, 3)
+    out = model.chroma(logits, L)[0, :, 0]
+    full = model.centres[100]
+    assert out[:, 0].abs().max() == 0 and torch.allclose(out[:, 1], full / 2, atol=1e-3)
+    assert torch.allclose(out[:, 2], full, atol=1e-3)
+
+
+def test_learnt_confidence_picks_the_scale_it_predicts_best():
+    model = vggcolor(width=8, temperature=1.0, gain=1.0, calibration=1.0, confidence=4).eval()
+    last = model.confidence.mlp[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.copy_(torch.tensor([5.0, 4, 3, 2, 1, 0]))   # full colour predicted best everywhere
+    logits = torch.full((1, 266, 2, 2), -30.0)
+    logits[0, 100] = 10.0
+    L = torch.full((1, 1, 8, 8), 50.0)
+    with torch.no_grad():
+        assert torch.allclose(model.chroma(logits, L)[0, :, 0, 0], model.centres[100], atol=1e-3)
+        model.caution = 6.0                                    # 6 ΔE per unit of scale against colour: gray wins
+        assert model.chroma(logits, L).abs().max() < 0.21 * model.centres[100].norm()
+        last.bias.copy_(torch.tensor([0.0, 1, 2, 3, 4, 5]))   # gray predicted best
+        model.caution = 0.0
+        assert model.chroma(logits, L).abs().max() == 0
+
+
+def test_train_confidence_writes_a_model_with_its_head(image_dir, tmp_path):
+    from oldfilm import weights
+
+    if weights.find("vggcolor-v2") is None:
+        pytest.skip("vggcolor-v2 is not installed")
+    out = tmp_path / "v3.safetensors"
+    result = _run(["confidence", "--data", str(image_dir), "--out", str(out), "--steps", "5", "--hidden", "4",
+                   "--batch-pixels", "64", "--caution", "0.5", "--threads", "1"])
+    assert "wrote" in result.output
+    model = vggcolor(width=128, calibration=2.0, confidence=4, caution=0.5)
+    model.load_state_dict({k: v.float() for k, v in load_file(str(out)).items()}, strict=True)
+    with safe_open(str(out), "pt") as f:
+        assert f.metadata()["base"] == "vggcolor-v2" and f.metadata()["caution"] == "0.5"
+    with torch.no_grad():
+        ab = model.eval()(torch.full((1, 1, 32, 48), 50.0))
+    assert ab.shape == (1, 2, 32, 48) and torch.isfinite(ab).all()

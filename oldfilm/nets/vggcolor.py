@@ -52,12 +52,14 @@ def _block(cin: int, cout: int) -> nn.Sequential:
 
 class VGGColor(nn.Module):
     def __init__(self, *, width: int = 128, bins: int = 266, temperature: float = 0.6, gain: float = 1.0,
-                 calibration: float = 0.0):
+                 calibration: float = 0.0, dark: tuple[float, float] = (0.0, 0.0), confidence: int = 0,
+                 caution: float = 0.0):
         super().__init__()
         self.trunk = VGG16()
         self.trunk.requires_grad_(False)
         self.temperature, self.gain = temperature, gain
         self.calibration = calibration          # temperature of the expected-error rule (0: off)
+        self.dark = tuple(dark)                 # chroma fades from none at L* dark[0] to full at dark[1] ((0, 0): off)
         w = width
         self.lat5 = nn.Conv2d(512, 2 * w, 1)
         self.glob = nn.Linear(512, 2 * w)
@@ -67,6 +69,8 @@ class VGGColor(nn.Module):
         self.up3 = nn.Conv2d(2 * w, w, 1)
         self.dec3 = nn.Sequential(_block(w, w), _block(w, w))
         self.head = nn.Conv2d(w, bins or 2, 1)
+        self.caution = caution                  # the learnt head's margin against colour, in CIEDE2000 units
+        self.confidence = Confidence(CONF_INPUTS + w, confidence) if confidence else None
         centres = gamut_bins() if bins else torch.zeros(0, 2)
         if len(centres) != bins:
             raise ValueError(f"bins must be {len(centres)} (10-unit a*b* bins in the sRGB gamut) or 0 (regression)")
@@ -88,13 +92,16 @@ class VGGColor(nn.Module):
 
     def logits(self, L: torch.Tensor) -> torch.Tensor:
         """Colour-bin logits (B, Q, H/4, W/4)."""
+        return self.head(self.features(L))
+
+    def features(self, L: torch.Tensor) -> torch.Tensor:
+        """The decoder's last features (B, width, H/4, W/4), from which the head reads the logits."""
         rgb = self.gray_rgb(L).contiguous(memory_format=torch.channels_last)
         f3, f4, f5 = self.trunk(rgb, ("relu3_3", "relu4_3", "relu5_3"))
         up = lambda x, like: F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)  # noqa: E731
         x = self.lat5(f5) + self.glob(f5.mean((2, 3)))[:, :, None, None]
         x = self.dec4(self.lat4(f4) + up(x, f4))
-        x = self.dec3(self.lat3(f3) + up(self.up3(x), f3))
-        return self.head(x)
+        return self.dec3(self.lat3(f3) + up(self.up3(x), f3))
 
     def decode(self, logits: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
         """Annealed mean a*b* (B, 2, h, w) of the logits (the regression variant: 110 tanh)."""
@@ -103,28 +110,80 @@ class VGGColor(nn.Module):
         p = torch.softmax(logits.float() / (temperature or self.temperature), 1)
         return torch.einsum("bqhw,qc->bchw", p, self.centres.float())
 
-    def safest_scale(self, logits: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
-        """Per pixel, the chroma scale s in SCALES whose colour s * ab has the least expected
-        CIEDE2000 under the model's own colour distribution (softened by ``calibration``): a pixel
-        whose distribution straddles far-apart hues is left gray (s = 0 is a candidate)."""
+    def expected_error(self, logits: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+        """(B, K, h, w): for each chroma scale s in SCALES, the expected CIEDE2000 of the colour
+        s * ab under the model's own colour distribution (softened by ``calibration``)."""
         table = _de2000_table(self.centres, logits.device)
         p = torch.softmax(logits.float() / self.calibration, 1)                         # (B, Q, h, w)
         n = table.shape[0]
         cand = SCALES.to(ab.device).view(1, -1, 1, 1, 1) * ab[:, None]                  # (B, K, 2, h, w)
         idx = ((cand + TABLE_RANGE) / TABLE_STEP).round().long().clamp(0, n - 1)
         d = table[idx[:, :, 0], idx[:, :, 1]]                                           # (B, K, h, w, Q)
-        expected = torch.einsum("bkhwq,bqhw->bkhw", d, p)
-        return SCALES.to(ab.device)[expected.argmin(1)][:, None]
+        return torch.einsum("bkhwq,bqhw->bkhw", d, p)
 
-    def chroma(self, logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """The model's post-processing: logits -> a*b* at ``size`` (annealed mean x gain x safest scale)."""
+    def safest_scale(self, logits: torch.Tensor, ab: torch.Tensor, L: torch.Tensor,
+                     features: torch.Tensor | None = None) -> torch.Tensor:
+        """Per pixel (B, 1, h, w), the chroma scale in SCALES with the least expected CIEDE2000:
+        under the model's own distribution (a pixel whose distribution straddles far-apart hues
+        is left gray; s = 0 is a candidate), or, with a learnt ``confidence`` head, as that head
+        predicts it from the features and the distribution (plus ``caution`` per unit of scale)."""
+        scales = SCALES.to(ab.device)
+        expected = self.expected_error(logits, ab)
+        if self.confidence is not None:
+            feats = features if features is not None else self.features(L)
+            inputs = torch.cat([confidence_inputs(logits, ab, expected, L), feats.float()], 1)
+            expected = self.confidence(inputs) + self.caution * scales.view(1, -1, 1, 1)
+        return scales[expected.argmin(1)][:, None]
+
+    def chroma(self, logits: torch.Tensor, L: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+        """The model's post-processing: logits -> a*b* at the size of the input ``L`` (annealed mean
+        x gain x safest scale, upsampled; then, with ``dark``, no colour in the shadows)."""
         ab = self.decode(logits) * self.gain
         if self.calibration > 0 and len(self.centres):
-            ab = ab * self.safest_scale(logits, ab)
-        return F.interpolate(ab, size=size, mode="bilinear", align_corners=False)
+            ab = ab * self.safest_scale(logits, ab, L, features)
+        ab = F.interpolate(ab, size=L.shape[-2:], mode="bilinear", align_corners=False)
+        lo, hi = self.dark
+        return ab * ((L.float() - lo) / (hi - lo)).clamp(0, 1) if hi > lo else ab
 
     def forward(self, L: torch.Tensor) -> torch.Tensor:
-        return self.chroma(self.logits(L), L.shape[-2:])
+        x = self.features(L)
+        return self.chroma(self.head(x), L, x)
+
+
+CONF_INPUTS = len(SCALES) + 5
+
+
+def _local_std(x: torch.Tensor) -> torch.Tensor:
+    mean = lambda v: F.avg_pool2d(F.pad(v, (1, 1, 1, 1), mode="replicate"), 3, 1)  # noqa: E731
+    return (mean(x * x) - mean(x) ** 2).clamp(min=0).sqrt()
+
+
+def confidence_inputs(logits: torch.Tensor, ab: torch.Tensor, expected: torch.Tensor, L: torch.Tensor) -> torch.Tensor:
+    """What the learnt confidence sees besides the decoder's features, at the logits' resolution:
+    the expected errors of the rule, lightness, fine and coarse texture, entropy, chroma."""
+    L = L.float()
+    Ls = F.adaptive_avg_pool2d(L, logits.shape[-2:])
+    fine = F.adaptive_avg_pool2d(_local_std(L), logits.shape[-2:])
+    p = torch.softmax(logits.float(), 1)
+    entropy = -(p * torch.log_softmax(logits.float(), 1)).sum(1, keepdim=True)
+    return torch.cat([expected / 10, Ls / 100, fine / 10, _local_std(Ls) / 10, entropy / 5,
+                      ab.norm(dim=1, keepdim=True) / 50], 1)
+
+
+class Confidence(nn.Module):
+    """A learnt confidence: per pixel, the CIEDE2000 to expect at each chroma scale in SCALES
+    (B, K, h, w), from :func:`confidence_inputs` and the decoder's features (a 1x1-conv MLP;
+    trained by ``oldfilm train confidence`` on the training split, the colorizer frozen)."""
+
+    def __init__(self, inputs: int, hidden: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(1, inputs, 1, 1))
+        self.register_buffer("std", torch.ones(1, inputs, 1, 1))
+        self.mlp = nn.Sequential(nn.Conv2d(inputs, hidden, 1), nn.ReLU(), nn.Conv2d(hidden, hidden, 1), nn.ReLU(),
+                                 nn.Conv2d(hidden, len(SCALES), 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mlp((x - self.mean) / self.std)
 
 
 _TABLES: dict[str, torch.Tensor] = {}
@@ -149,8 +208,10 @@ def _de2000_table(centres: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 def vggcolor(*, width: int = 128, bins: int = 266, temperature: float = 0.6, gain: float = 1.0,
-             calibration: float = 0.0) -> VGGColor:
-    return VGGColor(width=width, bins=bins, temperature=temperature, gain=gain, calibration=calibration)
+             calibration: float = 0.0, dark: tuple[float, float] = (0.0, 0.0), confidence: int = 0,
+             caution: float = 0.0) -> VGGColor:
+    return VGGColor(width=width, bins=bins, temperature=temperature, gain=gain, calibration=calibration, dark=dark,
+                    confidence=confidence, caution=caution)
 
 
 MODELS = [ModelEntry(

@@ -12,6 +12,7 @@ def train() -> None:
 # Commands register themselves on the group when their module is imported.
 from oldfilm.train import cartoon as _cartoon  # noqa: E402,F401
 from oldfilm.train import colorizer as _colorizer  # noqa: E402,F401
+from oldfilm.train import confidence as _confidence  # noqa: E402,F401
 from oldfilm.train import hed as _hed  # noqa: E402,F401
 from oldfilm.train import stabilizer as _stabilizer  # noqa: E402,F401
 
