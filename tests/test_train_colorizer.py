@@ -199,12 +199,12 @@ def test_train_confidence_writes_a_model_with_its_head(image_dir, tmp_path):
         pytest.skip("vggcolor-v2 is not installed")
     out = tmp_path / "v3.safetensors"
     result = _run(["confidence", "--data", str(image_dir), "--out", str(out), "--steps", "5", "--hidden", "4",
-                   "--batch-pixels", "64", "--caution", "0.5", "--threads", "1"])
+                   "--batch-pixels", "64", "--threads", "1"])
     assert "wrote" in result.output
     model = vggcolor(width=128, calibration=2.0, confidence=4, caution=0.5)
     model.load_state_dict({k: v.float() for k, v in load_file(str(out)).items()}, strict=True)
     with safe_open(str(out), "pt") as f:
-        assert f.metadata()["base"] == "vggcolor-v2" and f.metadata()["caution"] == "0.5"
+        assert f.metadata()["base"] == "vggcolor-v2" and f.metadata()["confidence"] == "4"
     with torch.no_grad():
         ab = model.eval()(torch.full((1, 1, 32, 48), 50.0))
     assert ab.shape == (1, 2, 32, 48) and torch.isfinite(ab).all()

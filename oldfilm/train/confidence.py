@@ -6,8 +6,9 @@ output resolution gets the CIEDE2000 that each candidate chroma scale (``SCALES`
 the decoded colour) really has against the truth, measured at the render size and averaged back.
 A small 1x1-conv MLP (:class:`oldfilm.nets.vggcolor.Confidence`) learns to predict those errors
 from the decoder's features and the colour distribution's statistics; at run time the model keeps,
-per pixel, the scale with the least predicted error (plus ``caution`` per unit of scale, chosen on
-the validation split). The result is the base model's weights plus the head, in one file.
+per pixel, the scale with the least predicted error plus its ``caution`` per unit of scale (a
+decoding setting of the registry entry, chosen on the validation split, like the temperature).
+The result is the base model's weights plus the head, in one file.
 """
 from __future__ import annotations
 
@@ -55,13 +56,11 @@ def pixel_table(net: torch.nn.Module, transforms, rgb: torch.Tensor) -> tuple[to
 @click.option("--steps", type=click.IntRange(1), default=3000, show_default=True)
 @click.option("--batch-pixels", type=click.IntRange(1), default=4096, show_default=True)
 @click.option("--lr", type=float, default=3e-3, show_default=True)
-@click.option("--caution", type=float, default=0.0, show_default=True,
-              help="Predicted-error margin against colour per unit of chroma scale (choose it on the validation split).")
 @click.option("--val-fraction", type=float, default=0.15, show_default=True)
 @click.option("--max-side", type=click.IntRange(16), default=384, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=click.IntRange(1), default=2, show_default=True)
-def confidence(data, out, base, hidden, steps, batch_pixels, lr, caution, val_fraction, max_side, seed, threads):
+def confidence(data, out, base, hidden, steps, batch_pixels, lr, val_fraction, max_side, seed, threads):
     """Train a learnt confidence head on a frozen vggcolor model (the colour is kept per pixel
     only where the head expects it to beat gray).
 
@@ -72,7 +71,7 @@ def confidence(data, out, base, hidden, steps, batch_pixels, lr, caution, val_fr
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     entry = weights.get(base, "colorize")
-    config = {**entry.config, "confidence": hidden, "caution": caution}
+    config = {**entry.config, "confidence": hidden}
     net = vggcolor(**config)
     missing = net.load_state_dict(weights.load(base).state_dict(), strict=False).missing_keys
     if any(not k.startswith("confidence.") for k in missing):
@@ -100,7 +99,7 @@ def confidence(data, out, base, hidden, steps, batch_pixels, lr, caution, val_fr
         loss.backward()
         opt.step()
     head.eval()
-    meta = {"arch": "vggcolor", "base": base, "confidence": hidden, "caution": caution, "steps": steps,
+    meta = {"arch": "vggcolor", "base": base, "confidence": hidden, "steps": steps,
             "train_items": len(items), "train_pixels": len(X), "final_mse": f"{loss.item():.4g}"}
     save_weights(net, out, meta)
     click.echo(f"wrote {out}: a confidence head trained on {len(X)} pixels of {len(items)} pictures "
