@@ -62,6 +62,23 @@ def test_a_fast_moving_object_survives():
         assert out[i, 57:64, x - 3:x + 4].mean() > 0.85, i
 
 
+def test_large_specks_are_removed_and_a_fast_object_leaving_the_frame_survives():
+    clean = backdrop(12, speed=1.0, seed=3)
+    frames = clean.copy()
+    for i, f in enumerate(frames):   # a dark disc leaving on the right at 12 px a frame
+        cv2.circle(f, (120 + 12 * i, 100), 6, 0.03, -1)
+    dirty = frames.copy()
+    cv2.circle(dirty[5], (60, 40), 7, 0.97, -1)     # big enough to drag the flow
+    cv2.ellipse(dirty[7], ((140, 40), (14, 8), 30), 0.02, -1)
+    out = restore(dirty)
+    for i, rows, cols in ((5, slice(35, 46), slice(55, 66)), (7, slice(36, 45), slice(134, 147))):
+        before = abs(dirty[i, rows, cols] - frames[i, rows, cols]).mean()
+        assert abs(out[i, rows, cols] - frames[i, rows, cols]).mean() < 0.2 * before, i
+    for i in range(1, 7):
+        x = 120 + 12 * i
+        assert out[i, 97:104, x - 3:min(x + 4, 192)].mean() < 0.15, i
+
+
 def test_exposure_flicker_drops_and_a_fade_stays():
     rng = np.random.default_rng(1)
     truth = backdrop(30) * np.linspace(1, 0.5, 30, dtype=np.float32)[:, None, None]   # a slow fade

@@ -53,70 +53,109 @@ def local_linear(values: np.ndarray, at: int, sigma: float) -> np.ndarray:
     return coef[0].reshape(values.shape[1:])
 
 
-def _moved(patch: np.ndarray, mask: np.ndarray, prev: np.ndarray, nxt: np.ndarray, x: int, y: int,
-           reach: int, noise: float) -> bool:
-    """Whether the spot ``mask`` of ``patch`` (cut from the current frame at x, y; neighbours
-    aligned on the picture's global motion and padded by ``reach``) is found again in the
-    previous frame at some -d and in the next at +d (|d| <= reach), matching there far better
-    than in place (ten times better, or four times and to within the noise): a thing moving at
-    a steady speed, too fast for the flow. Dirt has no such pair of counterparts on either side of it."""
+def _box(integral: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> float:
+    return float(integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0])
+
+
+def _moved(patch: np.ndarray, mask: np.ndarray, cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, x: int, y: int,
+           reach: int, size: tuple[int, int], noise: float) -> bool:
+    """Whether the spot ``mask`` of ``patch`` (cut from the current frame at x, y) is a thing
+    moving at a steady speed too fast for the flow: found again in the previous frame at some -d
+    and in the next at +d (|d| <= ``reach``; frames aligned on the picture's global motion and
+    padded by ``reach``), matching there far better than in place, at places the current frame
+    has since left (prev) or not yet reached (next), or on one side only where the other side's
+    place lies outside the frame (a thing entering or leaving). Dirt has no such counterparts: a
+    chance match in the texture around it is a place that did not change."""
     h, w = patch.shape
+    H, W = size
     region = slice(y, y + h + 2 * reach), slice(x, x + w + 2 * reach)
+    here = cur[region]
     before = cv2.matchTemplate(prev[region], patch, cv2.TM_SQDIFF, mask=mask)[::-1, ::-1]
-    both = before + cv2.matchTemplate(nxt[region], patch, cv2.TM_SQDIFF, mask=mask)
-    best = both.min()
-    ratio = best / max(float(both[reach, reach]), 1e-9)
-    return bool(ratio < 0.1 or (ratio < 0.25 and best < 2 * mask.sum() * (2 * noise + 0.02) ** 2))
+    after = cv2.matchTemplate(nxt[region], patch, cv2.TM_SQDIFF, mask=mask)
+    left = cv2.matchTemplate((here - prev[region]) ** 2, mask, cv2.TM_CCORR)[::-1, ::-1]
+    coming = cv2.matchTemplate((here - nxt[region]) ** 2, mask, cv2.TM_CCORR)
+    in_place = 0.5 * float(before[reach, reach] + after[reach, reach])
+    d = np.arange(-reach, reach + 1)
+    cy, cx = y + h / 2, x + w / 2
+
+    def off(sign: int) -> np.ndarray:
+        return (((cx + sign * d) < 0) | ((cx + sign * d) >= W))[None] | (((cy + sign * d) < 0) | ((cy + sign * d) >= H))[:, None]
+
+    grain = float(mask.sum()) * noise ** 2    # what grain alone makes two aligned frames differ by
+    match, changed = max(0.35 * in_place, 2 * grain), max(0.05 * in_place, 3 * grain)
+    found_before = (before < match) & (left > changed) & ~off(-1)
+    found_after = (after < match) & (coming > changed) & ~off(1)
+    both = found_before & found_after & (before + after < max(0.5 * in_place, 3 * grain))
+    one = (found_before & off(1) & (before < 0.25 * in_place)) | (found_after & off(-1) & (after < 0.25 * in_place))
+    return bool(both.any() or one.any())
+
+
+def _spikes(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, threshold: float, noise: float):
+    """Candidate specks against one pair of neighbours: pixels that differ from both in the same
+    direction while the two agree, seeded above ``threshold`` and grown down to half of it.
+    Returns the components and integral images of the neighbours' error around them."""
+    dp, dn = cur - prev, cur - nxt
+    spike = np.where(dp * dn > 0, np.minimum(np.abs(dp), np.abs(dn)), 0).astype(np.float32)
+    agree = np.abs(prev - nxt) < 0.5 * spike
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(((spike > 0.5 * threshold) & agree).astype(np.uint8),
+                                                           connectivity=8)
+    seeded = np.zeros(n, bool)
+    seeded[labels[(spike > threshold) & agree]] = True
+    seeded[0] = False
+    # the error outside the candidates (grown by 4 px: their blurred rims are no evidence)
+    outside = 1 - cv2.dilate(seeded[labels].astype(np.float32), np.ones((9, 9), np.uint8))
+    err = np.minimum(np.abs(dp) + np.abs(dn), 0.5) * outside
+    return labels, stats, seeded, cv2.integral(err), cv2.integral(outside)
 
 
 def dust_mask(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, raw: tuple[np.ndarray, np.ndarray], *,
-              threshold: float = 0.06, reach: int = 32, max_spots: int = 300) -> np.ndarray | None:
-    """Where ``cur`` (luma, H x W) holds dirt of this frame alone: soft mask in [0, 1], or None.
+              threshold: float = 0.06, reach: int = 32, max_spots: int = 300) -> tuple[np.ndarray, np.ndarray] | None:
+    """Where ``cur`` (luma, H x W) holds dirt of this frame alone: two soft masks in [0, 1]
+    (specks to fill from the motion-compensated neighbours, and from the neighbours as they
+    are), or None.
 
     ``prev``/``nxt``: the neighbouring frames' luma, motion-compensated onto ``cur``; ``raw``: the
-    same two as they are, where a thing that moved is looked for. A speck differs from both
-    compensated neighbours in the same direction while they agree with each other (the spike
-    detection index, on lightly blurred frames so that grain does not count). Kept as picture,
-    not dirt: spots where the neighbours do not match the frame around the spot either (the
-    motion failed there), large spots, and spots found again on both sides along a steady
-    motion of up to ``reach`` pixels (an object moving faster than the flow followed: the
-    classic failure of dust removal)."""
-    cur, prev, nxt = (cv2.GaussianBlur(x, (0, 0), 1.0) for x in (cur, prev, nxt))
-    dp, dn = cur - prev, cur - nxt
-    noise = noise_level(dp)
-    spike = np.where(dp * dn > 0, np.minimum(np.abs(dp), np.abs(dn)), 0).astype(np.float32)
-    cand = (spike > max(threshold, 4 * noise)) & (np.abs(prev - nxt) < 0.5 * spike)
-    if not cand.any():
-        return None
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(cand.astype(np.uint8), connectivity=8)
+    same two moved only as the whole picture moved. A speck differs from both neighbours in the
+    same direction while they agree with each other (the spike detection index, on lightly
+    blurred frames so that grain does not count), first against the compensated pair, then
+    against the raw pair (a large speck drags the flow: the compensated neighbours then carry
+    its distortion, the raw ones do not). Kept as picture, not dirt: spots where the neighbours
+    do not match the frame around the spot either (the motion failed there), large spots, and
+    spots found again on both sides along a steady motion of up to ``reach`` pixels (an object
+    moving faster than the flow followed: the classic failure of dust removal), see :func:`_moved`."""
+    blur = lambda x: cv2.GaussianBlur(x.astype(np.float32), (0, 0), 1.0)  # noqa: E731
+    cur, prev, nxt = blur(cur), blur(prev), blur(nxt)
+    raw = [blur(r) for r in raw]
+    noise = noise_level(cur - prev)
+    threshold = max(threshold, 4 * noise)
     H, W = cur.shape
-    # how well the neighbours match the frame around each spot: integral images of the error
-    # outside the spots (grown by 4 px: their blurred rims are no evidence)
-    outside = 1 - cv2.dilate(cand.astype(np.float32), np.ones((9, 9), np.uint8))
-    err = np.minimum(np.abs(dp) + np.abs(dn), 0.5) * outside
-    sum_err, sum_out = cv2.integral(err), cv2.integral(outside)
-    raw = [cv2.copyMakeBorder(cv2.GaussianBlur(r, (0, 0), 1.0).astype(np.float32), reach, reach, reach, reach,
-                              cv2.BORDER_REFLECT101) for r in raw]
+    pad = lambda r: cv2.copyMakeBorder(r, reach, reach, reach, reach, cv2.BORDER_REFLECT101)  # noqa: E731
+    padded = [pad(cur)] + [pad(r) for r in raw]
     largest = max(256, H * W // 300)
-    keep = np.zeros(n, bool)
-    for k in np.argsort(-stats[1:, 4])[:max_spots] + 1:
-        x, y, w, h, area = stats[k]
-        if area < 3 or area > largest or max(w, h) > max(H, W) // 8:
-            continue
-        m = max(w, h) + 4
-        x0, y0, x1, y1 = max(0, x - m), max(0, y - m), min(W, x + w + m), min(H, y + h + m)
-        ring_area = sum_out[y1, x1] - sum_out[y0, x1] - sum_out[y1, x0] + sum_out[y0, x0]
-        ring_err = sum_err[y1, x1] - sum_err[y0, x1] - sum_err[y1, x0] + sum_err[y0, x0]
-        if ring_area < 8 or ring_err / ring_area > 3 * noise + 0.02:
-            continue
-        px, py = max(0, x - 1), max(0, y - 1)
-        patch = cur[py:y + h + 1, px:x + w + 1].astype(np.float32)
-        spot = cv2.dilate((labels[py:y + h + 1, px:x + w + 1] == k).astype(np.float32), np.ones((3, 3), np.uint8))
-        keep[k] = area < 12 or not _moved(patch, spot, *raw, px, py, reach, noise)   # nothing that small is tracked
-    if not keep.any():
-        return None
-    mask = cv2.dilate(keep[labels].astype(np.float32), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
-    return np.minimum(cv2.GaussianBlur(mask, (0, 0), 1.0) * 1.5, 1.0)
+    taken = np.zeros((H, W), bool)
+    masks = []
+    for before, after in ((prev, nxt), raw):
+        labels, stats, seeded, sum_err, sum_out = _spikes(cur, before, after, threshold, noise)
+        keep = np.zeros(len(stats), bool)
+        ks = np.flatnonzero(seeded & (stats[:, 4] >= 3))
+        for k in ks[np.argsort(-stats[ks, 4])][:max_spots]:
+            x, y, w, h, area = stats[k]
+            own = labels[y:y + h, x:x + w] == k
+            if area > largest or max(w, h) > max(H, W) // 8 or taken[y:y + h, x:x + w][own].any():
+                continue
+            m = max(w, h) + 4
+            x0, y0, x1, y1 = max(0, x - m), max(0, y - m), min(W, x + w + m), min(H, y + h + m)
+            ring_area = _box(sum_out, x0, y0, x1, y1)
+            if ring_area < 8 or _box(sum_err, x0, y0, x1, y1) / ring_area > 3 * noise + 0.02:
+                continue
+            px, py = max(0, x - 1), max(0, y - 1)
+            spot = cv2.dilate((labels[py:y + h + 1, px:x + w + 1] == k).astype(np.float32), np.ones((3, 3), np.uint8))
+            keep[k] = not _moved(cur[py:y + h + 1, px:x + w + 1], spot, *padded, px, py, reach, (H, W), noise)
+        hit = keep[labels]
+        taken |= cv2.dilate(hit.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        mask = cv2.dilate(hit.astype(np.float32), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
+        masks.append(np.minimum(cv2.GaussianBlur(mask, (0, 0), 1.0) * 1.5, 1.0))
+    return None if not taken.any() else (masks[0], masks[1])
 
 
 def temporal_denoise(cur: np.ndarray, cur_luma: np.ndarray, neighbours: list[tuple[np.ndarray, np.ndarray]],

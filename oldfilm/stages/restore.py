@@ -153,14 +153,17 @@ class Restore(Stage):
                 # the neighbour as it is, moved only as the whole picture moved: where a thing
                 # the flow did not follow is looked for
                 mx, my = np.median(full[::8, ::8].reshape(-1, 2), 0)
-                raw.append(ops.translate(self._frames[j].y, float(mx), float(my)) * g + o)
+                raw.append((ops.translate(self._frames[j].img, float(mx), float(my)) * g + o,
+                            ops.translate(self._frames[j].y, float(mx), float(my)) * g + o))
         if sides:
             noise = ops.noise_level(y - sides[0][1])
             if self.dust and len(sides) == 2:
-                mask = ops.dust_mask(y, sides[0][1], sides[1][1], raw, reach=max(4, round(0.07 * max(h, w))))
-                if mask is not None:
-                    fill = 0.5 * (sides[0][0] + sides[1][0])
-                    img = img + (mask[..., None] if img.ndim == 3 else mask) * (fill - img)
+                masks = ops.dust_mask(y, sides[0][1], sides[1][1], [r[1] for r in raw],
+                                      reach=max(4, round(0.07 * max(h, w))))
+                if masks is not None:
+                    for mask, (before, after) in zip(masks, (sides, raw)):   # compensated, then as they are
+                        fill = 0.5 * (before[0] + after[0])
+                        img = img + (mask[..., None] if img.ndim == 3 else mask) * (fill - img)
                     y = _luma(img)
             if self.denoise:
                 img = ops.temporal_denoise(img, y, sides, noise, self.denoise)
