@@ -20,7 +20,9 @@ def test_config_file_preset_and_command_line(clips, tiny_models, tmp_path, monke
     rep = json.loads((tmp_path / "out.report.json").read_text())
     assert rep["settings"]["render_size"] == 160                  # the command line
     assert rep["settings"]["strength"] == 0.5 and rep["run"]["crf"] == 20 and rep["run"]["device"] == "cpu"  # the file
-    assert rep["settings"]["flow_quality"] == "ultrafast" and rep["run"]["preset"] == "veryfast"   # draft
+    assert rep["settings"]["flow_quality"] == "ultrafast" and rep["run"]["preset"] == "superfast"   # draft
+    assert rep["settings"]["flow_size"] == 128 and rep["settings"]["net_every"] == 16
+    assert any(c.startswith("stabilize(mode=chroma, strength=0.5, work_size=128") for c in rep["chain"])   # reached
 
 
 def test_oldfilm_config_says_where_each_setting_comes_from(tmp_path, monkeypatch):
@@ -49,9 +51,10 @@ def test_quality_on_the_command_line_fills_what_is_not_given():
 
     def params(*args):
         ctx = command.make_context("colorize", list(args))
-        return {k: ctx.params[k] for k in ("crf", "preset", "render_size", "flow_quality")}
+        return {k: ctx.params[k] for k in ("crf", "preset", "render_size", "flow_quality", "flow_size", "net_every")}
 
-    assert params("x.mp4", "--quality", "draft") == {"crf": 23, "preset": "veryfast", "render_size": 128,
-                                                     "flow_quality": "ultrafast"}
+    assert params("x.mp4", "--quality", "draft") == {"crf": 23, "preset": "superfast", "render_size": 128,
+                                                     "flow_quality": "ultrafast", "flow_size": 128, "net_every": 16}
     assert params("--quality", "best", "x.mp4", "--crf", "30")["crf"] == 30
-    assert params("x.mp4") == {"crf": 18, "preset": "medium", "render_size": None, "flow_quality": "medium"}
+    assert params("x.mp4") == {"crf": 18, "preset": "medium", "render_size": None, "flow_quality": "medium",
+                               "flow_size": 256, "net_every": 8}

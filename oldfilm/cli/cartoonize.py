@@ -33,7 +33,7 @@ OPTIONS = [
                       "see `oldfilm models`)."),
     click.option("--colorizer", default=None, metavar="NAME",
                  help="Colorization model for black-and-white shots (see `oldfilm models`)."),
-    options.render_size, options.strength, options.flow_quality, *RESTORING,
+    options.render_size, options.strength, options.flow_quality, options.flow_size, *RESTORING,
 ]
 LIST_STYLES = click.option("--list-styles", is_flag=True, expose_value=False, is_eager=True,
                            callback=_list_styles, help="Say what each style looks like, and exit.")
@@ -42,7 +42,8 @@ LIST_STYLES = click.option("--list-styles", is_flag=True, expose_value=False, is
 @restoring
 def recipe(*, style: str = "shinkai", colorize: str = "auto", colorizer: str | None = None,
            render_size: int | None = None, models_dir: str | None = None, strength: float = 0.9,
-           cartoon_model: str | None = None, flow_quality: str = "medium"):
+           cartoon_model: str | None = None, flow_quality: str = "medium",
+           flow_size: int = options.DEFAULTS["flow_size"]):
     """``colorize``: "auto" colorizes only the shots that are black and white, "yes" every
     shot, "no" none (a colour film)."""
     from ..stages.cartoonize import Cartoonize
@@ -52,9 +53,9 @@ def recipe(*, style: str = "shinkai", colorize: str = "auto", colorizer: str | N
     chain = []
     if colorize != "no":
         chain += [Colorize(colorizer, render_size=render_size, models_dir=models_dir, only_gray=colorize == "auto"),
-                  Stabilize(mode="chroma", strength=strength, preset=flow_quality)]
+                  Stabilize(mode="chroma", strength=strength, preset=flow_quality, work_size=flow_size)]
     return chain + [Cartoonize(style, model=cartoon_model, models_dir=models_dir),
-                    Stabilize(mode="rgb", strength=strength, preset=flow_quality)]
+                    Stabilize(mode="rgb", strength=strength, preset=flow_quality, work_size=flow_size)]
 
 
 @film_command("cartoonize", OPTIONS, recipe, extra=(LIST_STYLES,))

@@ -15,24 +15,25 @@ keyframes = click.option(
          "`oldfilm keyframes` exports frames to paint. Example: --keyframes keys/")
 
 OPTIONS = [keyframes, options.model, options.render_size, options.colour_strength, options.net_every,
-           options.stabilize, options.strength, options.flow_quality, *RESTORING]
+           options.stabilize, options.strength, options.flow_quality, options.flow_size,
+           *RESTORING]
 
 
 @restoring
 def recipe(*, keyframes: str | None = None, model: str | None = None, render_size: int | None = None,
            models_dir: str | None = None, colour_strength: float = 1.0,
            net_every: int = options.DEFAULTS["net_every"], stabilize: bool = True, strength: float = 0.9,
-           flow_quality: str = "medium"):
+           flow_quality: str = "medium", flow_size: int = options.DEFAULTS["flow_size"]):
     from ..stages.colorize import Colorize
     from ..stages.stabilize import Stabilize
 
-    stab = Stabilize(mode="chroma", strength=strength, preset=flow_quality) if stabilize else None
+    stab = Stabilize(mode="chroma", strength=strength, preset=flow_quality, work_size=flow_size) if stabilize else None
     common = dict(model=model, render_size=render_size, models_dir=models_dir, colour_strength=colour_strength)
     if keyframes:
         from ..stages.guided import GuidedColorize
-        chain = [GuidedColorize(keyframes, **common)]
+        chain = [GuidedColorize(keyframes, **common, work_size=flow_size)]
     else:   # the colorizer carries colour along the stabilizer's flow: each pair of frames is computed once
-        chain = [Colorize(**common, net_every=net_every, flow=stab.flow if stab else None)]
+        chain = [Colorize(**common, net_every=net_every, flow=stab.flow if stab else None, carry_size=flow_size)]
     return chain + ([stab] if stab else [])
 
 

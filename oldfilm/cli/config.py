@@ -26,9 +26,10 @@ else:   # Python 3.10: the same parser, from PyPI
     import tomli as tomllib
 
 FILE = "oldfilm.toml"
-# measured in bench/README.md ("Quality presets"): draft takes 0.52x standard's CPU per frame, best 1.65x
+# measured in bench/README.md ("Quality presets"): what each costs per frame against standard
 QUALITY = {
-    "draft": {"render_size": 128, "flow_quality": "ultrafast", "preset": "veryfast", "crf": 23},
+    "draft": {"render_size": 128, "flow_quality": "ultrafast", "flow_size": 128, "net_every": 16,
+              "preset": "superfast", "crf": 23},
     "standard": {},
     "best": {"render_size": 256, "preset": "slow", "crf": 16},
 }
@@ -87,8 +88,9 @@ config_option = click.option(
 quality_option = click.option(
     "--quality", type=click.Choice(list(QUALITY)), default=None, is_eager=True,
     expose_value=False, callback=_quality,
-    help="A preset of render size, flow quality and encoder settings: draft (about half the work per "
-         "frame, for a first look), standard, best (finer colour, about 1.7x the work). Options you give, or the config file gives, win over it. "
+    help="A preset of render size, motion (flow quality and size, --net-every) and encoder settings: "
+         "draft (half the work per frame or less, for a first look), standard, best (finer colour, "
+         "more work). Options you give, or the config file gives, win over it. "
          "Default: standard. Example: oldfilm colorize movie.mp4 --quality draft")
 
 

@@ -17,6 +17,7 @@ DEFAULTS = {
     "colour_strength": 1.0,
     "denoise": 0.4,
     "net_every": 8,
+    "flow_size": 256,
 }
 
 PRESETS = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
@@ -85,6 +86,11 @@ flow_quality = click.option(
     "--flow-quality", type=click.Choice(["ultrafast", "fast", "medium"]), default="medium", show_default=True,
     help="How carefully the stabilizer measures motion (OpenCV DIS presets): ultrafast is quicker and "
          "steadies less. Example: oldfilm colorize movie.mp4 --flow-quality fast")
+flow_size = click.option(
+    "--flow-size", type=click.IntRange(64, 1024), default=DEFAULTS["flow_size"], show_default=True, metavar="PX",
+    help="Long side, in pixels, at which motion is measured and colour is carried and steadied; colour is "
+         "smooth, so this is far below the film's size. Smaller is faster and follows small moving things "
+         "less well. Example: oldfilm colorize movie.mp4 --flow-size 128")
 restore = click.option(
     "--restore", is_flag=True,
     help="Repair the print before anything else: exposure flicker, dust, scratches, grain, gate weave, "
