@@ -286,11 +286,12 @@ def contact_sheet(tmp: Path, name: str, out: Path, rows: int = 3) -> None:
     gap = np.ones((aged.shape[1], 8), np.float32)
     sheet = np.concatenate([np.concatenate([aged[i], gap, restored[i]], 1) for i in picks], 0)
     sheet = np.clip(sheet * 255 + 0.5, 0, 255).astype(np.uint8)
-    for x, label in ((8, f"{name}, aged"), (aged.shape[2] + 16, "oldfilm restore (defaults)")):
-        cv2.putText(sheet, label, (x, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, 255, 3, cv2.LINE_AA)
-        cv2.putText(sheet, label, (x, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, 0, 1, cv2.LINE_AA)
+    for x, label in ((0, f"{name}, aged"), (aged.shape[2] + 8, "oldfilm restore (defaults)")):
+        (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.6, 1)
+        cv2.rectangle(sheet, (x, 0), (x + tw + 12, th + 12), 0, -1)
+        cv2.putText(sheet, label, (x + 6, th + 6), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 255, 1, cv2.LINE_AA)
     out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(out), sheet)
+    cv2.imwrite(str(out), sheet, [cv2.IMWRITE_JPEG_QUALITY, 88])
     print(f"\ncontact sheet: {out} (frames {', '.join(map(str, picks))} of {name})")
 
 
@@ -313,7 +314,7 @@ def main() -> None:
     ap.add_argument("--skip-colorize", action="store_true")
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--keep", type=Path, default=None, help="keep the clips in this folder")
-    ap.add_argument("--sheet", type=Path, default=None, help="write a before | after contact sheet (PNG) here")
+    ap.add_argument("--sheet", type=Path, default=None, help="write a before | after contact sheet (JPEG) here")
     args = ap.parse_args()
     from oldfilm.pipeline import cpu_bf16_supported
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
