@@ -141,3 +141,46 @@ def test_keyframes_command_exports_one_frame_per_shot(tmp_path):
     names = sorted(p.name for p in out.glob("*.png"))
     assert names == ["shot0000_f000002.png", "shot0001_f000027.png"]
     assert cv2.imread(str(out / names[1])).shape == (120, 160, 3)
+
+
+# ---------------------------------------------------------------------------------- --reference
+def test_a_reference_that_shows_the_frame_gives_its_colours_and_an_unrelated_one_falls_back(colour_clip):
+    """Real default model: a reference photo of what the frame shows (here the frame's own colour
+    truth, mirrored, so it is not a copy in place) brings the frame much nearer the truth than the
+    model alone; a photo of something unrelated changes little from the model alone."""
+    from oldfilm.stages.colorize import Colorize
+
+    _, _, _, frames = colour_clip
+    truth = tensor(frames[:1])
+    gray = rgb_to_ycbcr(truth)[:, :1].expand(-1, 3, -1, -1)
+    rng = np.random.default_rng(1)
+    unrelated = cv2.resize(rng.integers(0, 255, (6, 8, 3), dtype=np.uint8), (160, 120), interpolation=cv2.INTER_CUBIC)
+    de = lambda rgb: float(delta_e2000(rgb_to_lab(rgb), rgb_to_lab(truth)).mean())  # noqa: E731
+    with torch.inference_mode():
+        auto = Colorize()
+        alone = de(auto.colorize(gray))
+        same = de(Colorize(net=auto.net, reference=[np.ascontiguousarray(frames[0][:, ::-1])]).colorize(gray))
+        other = de(Colorize(net=auto.net, reference=[unrelated]).colorize(gray))
+    assert same < 0.7 * alone
+    assert other < 1.1 * alone
+
+
+def test_colorize_with_a_reference_runs_and_bad_references_are_one_line(colour_clip, tmp_path):
+    truth, gray, _, frames = colour_clip
+    photo = tmp_path / "set.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(frames[10], cv2.COLOR_RGB2BGR))
+    out = tmp_path / "out.mp4"
+    r = CliRunner().invoke(cli, ["colorize", str(gray), "-o", str(out), "-q", "--reference", str(photo)])
+    assert r.exit_code == 0, r.output
+    assert len(decode(out)) == len(frames)
+    report = json.loads((tmp_path / "out.report.json").read_text())
+    assert "reference=1 photo" in json.dumps(report)
+    flat = tmp_path / "gray.png"
+    cv2.imwrite(str(flat), cv2.cvtColor(cv2.cvtColor(frames[10], cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2BGR))
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a picture")
+    for bad, says in [(flat, "has no colour"), (broken, "not an image")]:
+        r = CliRunner().invoke(cli, ["colorize", str(gray), "-o", str(tmp_path / "bad.mp4"), "-q", "--reference", str(bad)])
+        assert r.exit_code != 0 and says in r.output and "Traceback" not in r.output
+        assert len(r.output.strip().splitlines()) == 1
+        assert not (tmp_path / "bad.mp4").exists()

@@ -1,6 +1,8 @@
 """oldfilm colorize: predict colour, keep the film's own luma, remove colour flicker."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from . import options
@@ -14,21 +16,29 @@ keyframes = click.option(
          "image (only painted pixels count). Only chroma is used. Shots without one get the model. "
          "`oldfilm keyframes` exports frames to paint. Example: --keyframes keys/")
 
-OPTIONS = [keyframes, options.model, options.render_size, options.colour_strength, options.net_every,
+reference = click.option(
+    "--reference", "references", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=str),
+    metavar="PHOTO",
+    help="A colour photo of the film's world (a still of the set, a costume photo; not a frame of the "
+         "film): its colours are used where a frame corresponds to it, the model's elsewhere. Repeat for "
+         "several. Example: --reference set.jpg --reference dress.jpg")
+
+OPTIONS = [keyframes, reference, options.model, options.render_size, options.colour_strength, options.net_every,
            options.stabilize, options.strength, options.flow_quality, options.flow_size,
            *RESTORING]
 
 
 @restoring
-def recipe(*, keyframes: str | None = None, model: str | None = None, render_size: int | None = None,
-           models_dir: str | None = None, colour_strength: float = 1.0,
+def recipe(*, keyframes: str | None = None, references: tuple[str, ...] = (), model: str | None = None,
+           render_size: int | None = None, models_dir: str | None = None, colour_strength: float = 1.0,
            net_every: int = options.DEFAULTS["net_every"], stabilize: bool = True, strength: float = 0.9,
            flow_quality: str = "medium", flow_size: int = options.DEFAULTS["flow_size"]):
     from ..stages.colorize import Colorize
     from ..stages.stabilize import Stabilize
 
     stab = Stabilize(mode="chroma", strength=strength, preset=flow_quality, work_size=flow_size) if stabilize else None
-    common = dict(model=model, render_size=render_size, models_dir=models_dir, colour_strength=colour_strength)
+    common = dict(model=model, render_size=render_size, models_dir=models_dir, colour_strength=colour_strength,
+                  reference=[str(Path(p).resolve()) for p in references] or None)
     if keyframes:
         from ..stages.guided import GuidedColorize
         chain = [GuidedColorize(keyframes, **common, work_size=flow_size)]
@@ -54,6 +64,7 @@ def command(*, keyframes=None, model=None, **_):
       oldfilm colorize movie.mp4 --net-every 1      # the network on every frame (slower)
       oldfilm colorize movie.mp4 --colour-strength 0.6   # paler, more cautious colour
       oldfilm colorize movie.mp4 --keyframes keys/      # your coloured frames or hints
+      oldfilm colorize movie.mp4 --reference set.jpg    # colours from a photo of the set
       oldfilm colorize movie.mp4 --restore          # repair the print first
       oldfilm colorize -- -leading-dash.mp4
     """

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import weights
+from ..errors import BadInput
 from ..ops.color import cbcr_to_rgb_delta, downsample, gray_lightness, lab_to_rgb, luma, rgb_to_ycbcr
 from ..ops.flow import DISFlow, flow_tensor, gray_tensor, small_grays, warp
 from . import Frames, Stage
@@ -38,7 +39,7 @@ class Colorize(Stage):
     def __init__(self, model: str | None = None, *, render_size: int | None = None,
                  models_dir: str | None = None, net: torch.nn.Module | None = None, only_gray: bool = False,
                  colour_strength: float = 1.0, net_every: int = 1, min_trust: float = 0.8, flow=None,
-                 sigma: float = 0.08, carry_size: int = 256):
+                 sigma: float = 0.08, carry_size: int = 256, reference=None):
         if net_every < 1:
             raise ValueError(f"net_every must be at least 1, not {net_every}")
         self.colour_strength = colour_strength   # scales the model's a*b* (0: gray)
@@ -49,6 +50,7 @@ class Colorize(Stage):
         if render_size:
             self.transforms = replace(self.transforms, render_size=render_size)
         self.net = net if net is not None else weights.load(self.model_name, models_dir=models_dir)
+        self.reference = self._reference(reference, models_dir) if reference else None
         self.net_every, self.min_trust, self.sigma, self.carry_size = net_every, min_trust, sigma, carry_size
         self.flow = flow if flow is not None or net_every == 1 else DISFlow("medium")
         self.network_frames = 0   # frames the network ran on (key frames), for measurement
@@ -63,6 +65,25 @@ class Colorize(Stage):
     @property
     def lookahead(self) -> int:
         return self.net_every - 1   # frames before the next key frame are held until it comes
+
+    def _reference(self, photos, models_dir):
+        """Colour photos (paths or RGB arrays) matched to each key frame (:mod:`oldfilm.ops.exemplar`),
+        seen by the VGG16 trunk of this colorizer, or of the default one when this has none."""
+        from ..ops.exemplar import Reference, read_reference
+
+        trunk = getattr(self.net, "trunk", None)
+        if trunk is None:
+            trunk = getattr(weights.load(weights.default("colorize"), models_dir=models_dir), "trunk", None)
+        if trunk is None:
+            raise BadInput("--reference needs a colorizer with a VGG16 trunk (vggcolor-v1 or -v2)")
+        self.reference_names = [str(p) if not hasattr(p, "shape") else "array" for p in photos]
+        return Reference(trunk, [p if hasattr(p, "shape") else read_reference(p) for p in photos])
+
+    def to(self, device: torch.device) -> "Colorize":
+        super().to(device)
+        if self.reference is not None:
+            self.reference.trunk.to(device)
+        return self
 
     def reset(self) -> None:
         self._gray_shot = None
@@ -142,6 +163,8 @@ class Colorize(Stage):
         with torch.autocast(rgb.device.type, enabled=False):
             ab = self.transforms.post(out, rgb).float()
             L = gray_lightness(downsample(luma(rgb.float()), ab.shape[-2:]))
+            if self.reference is not None:   # the photos' colours where they correspond, the model's elsewhere
+                ab = self.reference.blend(L, ab)
             # no chroma at the ends of the lightness range (the model's blobs in blown highlights)
             ab = ab * (self.colour_strength * ((100 - L) / 8).clamp(0, 1) * (L / 8).clamp(0, 1))
             return rgb_to_ycbcr(lab_to_rgb(torch.cat([L, ab], 1)))[:, 1:]
@@ -163,4 +186,5 @@ class Colorize(Stage):
     def describe(self) -> str:
         strength = f", colour_strength={self.colour_strength:g}" if self.colour_strength != 1 else ""
         carry = f", net_every={self.net_every}" if self.net_every > 1 else ""
-        return f"colorize(model={self.model_name}, render_size={self.render_size}{strength}{carry})"
+        ref = f", reference={len(self.reference_names)} photo(s)" if self.reference is not None else ""
+        return f"colorize(model={self.model_name}, render_size={self.render_size}{strength}{carry}{ref})"

@@ -35,10 +35,11 @@ class GuidedColorize(Stage):
 
     def __init__(self, keyframes: str | Path, *, model: str | None = None, render_size: int | None = None,
                  models_dir: str | None = None, colour_strength: float = 1.0, work_size: int = 256,
-                 hold_mb: int = 1024, preset: str = "medium"):
+                 hold_mb: int = 1024, preset: str = "medium", reference=None):
         self.folder = Path(keyframes)
         self.paths = kf.find(self.folder)
-        self.auto = Colorize(model, render_size=render_size, models_dir=models_dir, colour_strength=colour_strength)
+        self.auto = Colorize(model, render_size=render_size, models_dir=models_dir, colour_strength=colour_strength,
+                             reference=reference)
         self.model_name = self.auto.model_name
         self.work_size, self.hold_mb = work_size, hold_mb
         self.flow = DISFlow(preset)

@@ -1,0 +1,110 @@
+"""Colour from reference photos (exemplar colorization), without training.
+
+A colour photo of the set or a costume is not a frame of the film, so its colours cannot be carried
+along the motion; they are taken where the frame and the photo *correspond*. Both are seen gray
+(the photo's own luma) by the VGG16 trunk that oldfilm's colorizer already holds; each position of
+the frame at 1/8 of its render size is matched to the most similar positions of every reference
+(cosine similarity of relu3_3 and relu4_3 features) and takes their a*b*. A match is trusted only
+where it is both similar and mutual (the reference position's own best match in the frame lies
+near where it started: a cycle); elsewhere the automatic colorizer speaks. Unrelated photos then
+give few mutual, similar matches, so an object the photo does not show keeps the model's colour
+instead of a copied wrong one (the exemplar methods' most reported failure).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import BadInput
+from .color import gray_lightness, luma, rgb_to_lab
+
+LAYERS = ("relu3_3", "relu4_3")
+
+
+def read_reference(path: str | Path) -> np.ndarray:
+    """A reference photo as RGB uint8 (H, W, 3); one-line errors for what cannot serve."""
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise BadInput(f"{path}: not an image that can be read (give a colour photo: PNG, JPEG, ...)")
+    rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    if float(np.abs(rgb.astype(np.int16) - rgb.mean(-1, keepdims=True)).mean()) < 1.0:
+        raise BadInput(f"{path} has no colour: a reference must be a colour photo")
+    return rgb
+
+
+class Reference:
+    """``trunk``: a VGG16 (``trunk(rgb, layers)``, as inside vggcolor); ``photos``: RGB uint8
+    arrays; ``size``: the long side at which each photo is seen; ``trusted``: the cosine
+    similarity of a mutual match at which its colour is fully believed (``doubt`` below it: not
+    at all); ``cycle``: how far, in feature cells, a round trip may land and still be mutual."""
+
+    def __init__(self, trunk: torch.nn.Module, photos: list[np.ndarray], *, size: int = 256,
+                 trusted: float = 0.75, doubt: float = 0.55, cycle: float = 1.5, temperature: float = 0.02):
+        self.trunk, self.size = trunk, size
+        self.trusted, self.doubt, self.cycle, self.temperature = trusted, doubt, cycle, temperature
+        self._photos = photos
+        self._bank: tuple[torch.Tensor, torch.Tensor] | None = None   # features (M, C), a*b* (M, 2)
+
+    def _features(self, L: torch.Tensor) -> torch.Tensor:
+        """(B, C, h/8, w/8) unit-length features of lightness ``L`` (B, 1, h, w)."""
+        from ..nets.vggcolor import VGGColor
+
+        f3, f4 = self.trunk(VGGColor.gray_rgb(L.float()), LAYERS)
+        f3 = F.avg_pool2d(f3, 2, ceil_mode=True)[..., :f4.shape[-2], :f4.shape[-1]]
+        f = torch.cat([F.normalize(f3.float(), dim=1), F.normalize(f4.float(), dim=1)], 1)
+        return F.normalize(f, dim=1)
+
+    def _dims(self, h: int, w: int) -> tuple[int, int]:
+        s = self.size / max(h, w)
+        return max(16, round(h * s / 16) * 16), max(16, round(w * s / 16) * 16)
+
+    def _build(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        feats, abs_ = [], []
+        for photo in self._photos:
+            rgb = torch.from_numpy(photo).to(device).permute(2, 0, 1)[None].float() / 255
+            rgb = F.interpolate(rgb, size=self._dims(*rgb.shape[-2:]), mode="bilinear", antialias=True,
+                                align_corners=False)
+            f = self._features(gray_lightness(luma(rgb)))
+            ab = F.adaptive_avg_pool2d(rgb_to_lab(rgb)[:, 1:], f.shape[-2:])
+            feats.append(f.flatten(2)[0].T)
+            abs_.append(ab.flatten(2)[0].T)
+        return torch.cat(feats), torch.cat(abs_)
+
+    @torch.no_grad()
+    def match(self, L: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The references' a*b* (B, 2, h, w) at ``L``'s size (B, 1, h, w) and its trust (B, 1, h, w)."""
+        if self._bank is None or self._bank[0].device != L.device:
+            self._bank = self._build(L.device)
+        bank, bank_ab = self._bank
+        # the frame at the colorizer's render size (seeing it at the photos' size measured worse:
+        # related references 0.77x gray against 0.73x, bench/README.md)
+        f = self._features(L)
+        B, C, fh, fw = f.shape
+        out_ab, out_conf = [], []
+        for x in f.flatten(2).transpose(1, 2):                        # (N, C) per frame
+            sim = x @ bank.T                                           # (N, M)
+            best, j = sim.max(1)
+            back = sim.argmax(0)[j]                                    # the frame position each match returns to
+            n = torch.arange(len(x), device=x.device)
+            miss = torch.hypot((back % fw - n % fw).float(), (back // fw - n // fw).float())
+            mutual = (miss <= self.cycle).float()
+            w = torch.softmax((sim - best[:, None]) / self.temperature, 1)
+            ab = w @ bank_ab                                           # (N, 2)
+            conf = ((best - self.doubt) / (self.trusted - self.doubt)).clamp(0, 1) * mutual
+            out_ab.append(ab.T.reshape(2, fh, fw))
+            out_conf.append(conf.reshape(1, fh, fw))
+        ab, conf = torch.stack(out_ab), torch.stack(out_conf)
+        # a lone mutual match among doubtful neighbours is more likely luck than correspondence
+        conf = F.avg_pool2d(conf, 3, stride=1, padding=1, count_include_pad=False).clamp(max=1) * conf.clamp(max=1) ** 0.5
+        up = lambda t: F.interpolate(t, size=L.shape[-2:], mode="bilinear", align_corners=False)  # noqa: E731
+        return up(ab), up(conf)
+
+    def blend(self, L: torch.Tensor, ab_auto: torch.Tensor) -> torch.Tensor:
+        """``ab_auto`` (the automatic colorizer's a*b* at ``L``'s size) where the references are
+        not trusted, theirs where they are."""
+        ab, conf = self.match(L)
+        return ab_auto + conf * (ab - ab_auto)
