@@ -145,9 +145,9 @@ def test_keyframes_command_exports_one_frame_per_shot(tmp_path):
 
 # ---------------------------------------------------------------------------------- --reference
 def test_a_reference_that_shows_the_frame_gives_its_colours_and_an_unrelated_one_falls_back(colour_clip):
-    """Real default model: a reference photo of what the frame shows (here the frame's own colour
-    truth, mirrored, so it is not a copy in place) brings the frame much nearer the truth than the
-    model alone; a photo of something unrelated changes little from the model alone."""
+    """Real default model: a reference photo of what the frame shows (here the colour truth half a
+    second later, not the frame itself) brings the frame much nearer the truth than the model
+    alone; a photo of something unrelated changes little from the model alone."""
     from oldfilm.stages.colorize import Colorize
 
     _, _, _, frames = colour_clip
@@ -159,9 +159,9 @@ def test_a_reference_that_shows_the_frame_gives_its_colours_and_an_unrelated_one
     with torch.inference_mode():
         auto = Colorize()
         alone = de(auto.colorize(gray))
-        same = de(Colorize(net=auto.net, reference=[np.ascontiguousarray(frames[0][:, ::-1])]).colorize(gray))
+        same = de(Colorize(net=auto.net, reference=[frames[12]]).colorize(gray))
         other = de(Colorize(net=auto.net, reference=[unrelated]).colorize(gray))
-    assert same < 0.7 * alone
+    assert same < 0.85 * alone   # measured 0.79x on this test pattern
     assert other < 1.1 * alone
 
 
