@@ -223,10 +223,24 @@ def join(film: Film, tags: dict[str, str] | None = None) -> None:
     shutil.rmtree(film.work, ignore_errors=True)
 
 
+def _files(value):
+    """An option's value with each file it names (a keyframe folder, a reference photo) as its
+    identity: editing a keyframe or a photo changes the fingerprint like any other option."""
+    if isinstance(value, (list, tuple)):
+        return [_files(v) for v in value]
+    if isinstance(value, str) and value and os.path.exists(value):
+        path = Path(value)
+        items = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+        return [value, [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in items]]
+    return value
+
+
 def fingerprint(film: Film, command: str, recipe: dict, models: dict, settings: dict) -> str:
-    """What decides a chunk's pixels: oldfilm's version, the command and its options, each model
-    file's SHA-256, the encoding and compute settings, and the input file's identity."""
+    """What decides a chunk's pixels: oldfilm's version, the command and its options (with the
+    identity of the files they name), each model file's SHA-256, the encoding and compute
+    settings, and the input file's identity."""
     st = film.input.stat()
+    recipe = {k: v if k == "models_dir" else _files(v) for k, v in recipe.items()}
     what = {"oldfilm": __version__, "input": [str(film.input.resolve()), st.st_size, st.st_mtime_ns],
             "command": command, "recipe": recipe, "models": models, **settings}
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]

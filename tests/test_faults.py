@@ -257,9 +257,21 @@ def test_fingerprint_follows_version_models_and_pixel_options(films, tiny_models
     save_file(state, path)
     changed.append(runner.fingerprint(film, "colorize", recipe, runner.models_used("colorize", {"models_dir": str(other)}),
                                       settings))
+    keys = tmp_path / "keys"   # a keyframe repainted, a reference photo replaced: same names, new pixels
+    keys.mkdir()
+    (keys / "shot0000_f000000.png").write_bytes(b"first")
+    photo = tmp_path / "set.jpg"
+    photo.write_bytes(b"first")
+    guided = {**recipe, "keyframes": str(keys), "references": (str(photo),)}
+    before = runner.fingerprint(film, "colorize", guided, models, settings)
+    assert before == runner.fingerprint(film, "colorize", guided, models, settings)
+    (keys / "shot0000_f000000.png").write_bytes(b"second, repainted")
+    changed.append(runner.fingerprint(film, "colorize", guided, models, settings))
+    photo.write_bytes(b"another photo")
+    changed.append(runner.fingerprint(film, "colorize", guided, models, settings))
     monkeypatch.setattr(runner, "__version__", "9.9.9")
     changed.append(runner.fingerprint(film, "colorize", recipe, models, settings))
-    assert key not in changed and len(set(changed)) == len(changed)
+    assert key not in changed and before not in changed and len(set(changed)) == len(changed)
 
 
 def test_batch_refuses_its_own_folder_and_same_output_names(films, clips, tiny_models, tmp_path):
