@@ -184,3 +184,16 @@ def test_colorize_with_a_reference_runs_and_bad_references_are_one_line(colour_c
         assert r.exit_code != 0 and says in r.output and "Traceback" not in r.output
         assert len(r.output.strip().splitlines()) == 1
         assert not (tmp_path / "bad.mp4").exists()
+
+
+def test_keyframe_and_reference_paths_travel_absolute(tmp_path, monkeypatch):
+    """A batch chunk may run in another process or on a Ray worker with another working folder:
+    the paths in a command's options are made absolute when the command line is read."""
+    from oldfilm.cli.colorize import command
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "set.jpg").write_bytes(b"x")
+    params = {p.name: p for p in command.params}
+    assert params["keyframes"].type.convert("keys", params["keyframes"], None) == str(tmp_path / "keys")
+    assert params["references"].type.convert("set.jpg", params["references"], None) == str(tmp_path / "set.jpg")

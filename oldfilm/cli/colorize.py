@@ -1,8 +1,6 @@
 """oldfilm colorize: predict colour, keep the film's own luma, remove colour flicker."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from . import options
@@ -10,15 +8,16 @@ from .common import film_command
 from .restore import RESTORING, restoring
 
 keyframes = click.option(
-    "--keyframes", type=click.Path(file_okay=False, path_type=str), default=None, metavar="DIR",
+    "--keyframes", type=click.Path(file_okay=False, resolve_path=True, path_type=str), default=None,
+    metavar="DIR",
     help="Your colours: every image in DIR whose name ends in f<N> (shot0007_f004211.png) is the colour "
          "of frame N (0-based), carried through its shot along the motion; an image with alpha is a hint "
          "image (only painted pixels count). Only chroma is used. Shots without one get the model. "
          "`oldfilm keyframes` exports frames to paint. Example: --keyframes keys/")
 
 reference = click.option(
-    "--reference", "references", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=str),
-    metavar="PHOTO",
+    "--reference", "references", multiple=True,
+    type=click.Path(exists=True, dir_okay=False, resolve_path=True, path_type=str), metavar="PHOTO",
     help="A colour photo of the film's world (a still of the set, a costume photo; not a frame of the "
          "film): its colours are used where a frame corresponds to it, the model's elsewhere. Repeat for "
          "several. Example: --reference set.jpg --reference dress.jpg")
@@ -38,7 +37,7 @@ def recipe(*, keyframes: str | None = None, references: tuple[str, ...] = (), mo
 
     stab = Stabilize(mode="chroma", strength=strength, preset=flow_quality, work_size=flow_size) if stabilize else None
     common = dict(model=model, render_size=render_size, models_dir=models_dir, colour_strength=colour_strength,
-                  reference=[str(Path(p).resolve()) for p in references] or None)
+                  reference=list(references) or None)
     if keyframes:
         from ..stages.guided import GuidedColorize
         chain = [GuidedColorize(keyframes, **common, work_size=flow_size)]
