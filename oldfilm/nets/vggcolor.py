@@ -226,4 +226,12 @@ MODELS = [ModelEntry(
     source="trained by `oldfilm train colorizer` from vggcolor-v1 on 744 files of free pictures (see its model card)",
     config={"width": 128, "bins": 266, "temperature": 0.6, "gain": 0.8, "calibration": 2.0, "dark": (10.0, 30.0)},
     transforms=Lightness(render_size=192), default=True,
+), ModelEntry(
+    name="vggcolor-v3", task="colorize", builder=vggcolor, file="vggcolor-v3.safetensors",
+    license="GPL (vggcolor-v2's weights and licences; the confidence head was fitted on the same training pictures; "
+    "see its card)",
+    source="vggcolor-v2 plus a learnt confidence head from `oldfilm train confidence` (see its model card)",
+    config={"width": 128, "bins": 266, "temperature": 0.6, "gain": 0.8, "calibration": 2.0, "dark": (15.0, 35.0),
+            "confidence": 32, "caution": -1.0},
+    transforms=Lightness(render_size=192),
 )]
