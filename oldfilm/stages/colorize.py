@@ -21,6 +21,7 @@ from .. import weights
 from ..errors import BadInput
 from ..ops.color import cbcr_to_rgb_delta, downsample, gray_lightness, lab_to_rgb, luma, rgb_to_ycbcr
 from ..ops.flow import DISFlow, flow_tensor, gray_tensor, small_grays, warp
+from ..ops.propagate import Chroma, merge
 from . import Frames, Stage
 
 
@@ -147,8 +148,8 @@ class Colorize(Stage):
         for back, h in enumerate(reversed(held), 1):   # h is `back` frames before the key frame
             carried = warp(carried, flows[1])             # frame t onto frame t-1: the flow t-1 -> t
             conf = self._agreement(carried, h["gray"])
-            wf, wb = (h["conf"] + 1e-3) * back, (conf + 1e-3) * (n - back)
-            out.append(self._compose(h["frame"], (wf * h["cbcr"] + wb * carried[:, :2]) / (wf + wb)))
+            both = merge(Chroma(h["cbcr"], h["conf"]), Chroma(carried[:, :2], conf), n - back, back)
+            out.append(self._compose(h["frame"], both.cbcr))
             flows = h["flows"]
         return out[::-1]
 
