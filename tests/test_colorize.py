@@ -67,3 +67,30 @@ def test_a_pair_of_frames_is_computed_once_in_either_order():
     ab = flow.both(frames[0], frames[1])
     ba = flow.both(frames[1], frames[0])
     assert ba[0] is ab[1] and ba[1] is ab[0]
+
+
+def test_warp_on_the_cpu_matches_grid_sample():
+    """OpenCV's remap (the CPU path outside autograd) samples where grid_sample does, edges
+    included (a flow pointing off the frame takes the edge value)."""
+    from oldfilm.ops.flow import warp
+
+    torch.manual_seed(0)
+    img, flow = torch.rand(2, 3, 40, 56), torch.randn(2, 2, 40, 56) * 4
+    flow[:, 0, :, :5] = -30   # off the left edge
+    fast = warp(img, flow)
+    with torch.enable_grad():
+        slow = warp(img.clone().requires_grad_(True), flow).detach()   # grid_sample
+    assert fast.shape == slow.shape and (fast - slow).abs().max() < 1e-3
+
+
+def test_prefetched_flows_are_computed_once_and_are_the_flows():
+    frames = [f[..., 0] for f in pan(n=4)]
+    flow = DISFlow("medium")
+    calls = []
+    original = flow._calc
+    flow._calc = lambda *a: calls.append(1) or original(*a)
+    flow.prefetch(zip(frames[1:], frames[:-1]))
+    got = [flow.both(frames[i], frames[i - 1]) for i in range(1, 4)]
+    assert len(calls) == 6   # 3 pairs, both directions, nothing twice
+    direct = DISFlow("medium")
+    assert np.allclose(got[1][0], direct(frames[2], frames[1])) and np.allclose(got[1][1], direct(frames[1], frames[2]))

@@ -45,11 +45,10 @@ def warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
 
 
 def _remap_tensor(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    gx, gy = _np_grid(*img.shape[-2:])
-    fl = flow.detach().float().numpy()
+    """:func:`warp` through :func:`remap`, frame by frame."""
     pixels = img.detach().float().permute(0, 2, 3, 1).numpy()
-    out = [cv2.remap(np.ascontiguousarray(x), gx + f[0], gy + f[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-           for x, f in zip(pixels, fl)]
+    flows = flow.detach().float().permute(0, 2, 3, 1).numpy()
+    out = [remap(np.ascontiguousarray(x), np.ascontiguousarray(f)) for x, f in zip(pixels, flows)]
     out = np.stack([o if o.ndim == 3 else o[..., None] for o in out])
     return torch.from_numpy(out).permute(0, 3, 1, 2).to(img.dtype)
 
