@@ -176,5 +176,6 @@ class GuidedColorize(Stage):
         return self._emit(held)
 
     def describe(self) -> str:
+        ref = f", reference={len(self.auto.reference_names)} photo(s)" if self.auto.reference is not None else ""
         return (f"colorize(keyframes={self.folder.name}: {len(self.paths)}, work_size={self.work_size}, "
-                f"elsewhere model={self.model_name})")
+                f"elsewhere model={self.model_name}{ref})")
