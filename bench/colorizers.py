@@ -8,7 +8,9 @@ Sets: the held-out validation split of ``--data`` (the same file-level split as
 cut-outs (tuxpaint/), and each clip at 1 frame/s. Every picture goes through the Colorize stage as
 ``oldfilm colorize`` runs it (the gray film in, render size, highlight mask, the film's luma kept;
 ``oldfilm.train.colorizer.evaluate``). ``--grid``: for vggcolor models, also a grid of
-temperature x gain x calibration (the expected-error confidence rule; 0 = off); ``--dark LO:HI ...``:
+temperature x gain x calibration (the expected-error confidence rule; 0 = off); ``--half report``:
+only the report half of the held-out split (the other, ``calibration``, is for fitting and choosing
+a confidence head: ``oldfilm train confidence --split calibration``); ``--dark LO:HI ...``:
 also each of these shadow ramps (no colour below L* LO, full above HI; 0:0 = off), crossed with the
 grid. ``--speed``: the
 Colorize stage's time per 640x480 frame for each model, alternated in one run, as a ratio to the
@@ -24,7 +26,7 @@ from pathlib import Path
 import torch
 
 from oldfilm import weights
-from oldfilm.train.colorizer import _collect, evaluate, in_val_split, load_items
+from oldfilm.train.colorizer import _collect, evaluate, held_out_half, in_val_split, load_items
 
 SETS = {"photos": lambda rel: not rel.startswith(("tuxpaint", "wesnoth")),
         "paintings": lambda rel: rel.startswith("wesnoth"), "cut-outs": lambda rel: rel.startswith("tuxpaint")}
@@ -72,6 +74,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, help="the training tree (its validation split is measured)")
     ap.add_argument("--clips", type=Path, nargs="*", default=[])
     ap.add_argument("--models", nargs="+", default=[weights.default("colorize")])
+    ap.add_argument("--half", choices=["calibration", "report"],
+                    help="only this half of the held-out split (models fitted on the calibration half: report)")
     ap.add_argument("--grid", action="store_true")
     ap.add_argument("--dark", nargs="*", default=[], metavar="LO:HI")
     ap.add_argument("--speed", action="store_true")
@@ -83,7 +87,8 @@ def main() -> None:
         return
     if args.data is None:
         ap.error("--data is needed (or --speed)")
-    split = [f for f in _collect((args.data,)) if in_val_split(f[1], 0.15)]
+    split = [f for f in _collect((args.data,)) if in_val_split(f[1], 0.15)
+             and (args.half is None or held_out_half(f[1]) == args.half)]
     sets = {k: load_items([f for f in split if keep(f[1])], 384, 1.0)[0] for k, keep in SETS.items()}
     for clip in args.clips:
         sets[clip.stem] = load_items([(clip, clip.name)], 384, 1.0)[0]

@@ -15,7 +15,7 @@ from oldfilm.nets.colornet import colornet  # noqa: E402
 from oldfilm.train import train  # noqa: E402
 from oldfilm.nets.vgg16 import vgg16  # noqa: E402
 from oldfilm.nets.vggcolor import gamut_bins, vggcolor  # noqa: E402
-from oldfilm.train.colorizer import in_val_split, soft_encode  # noqa: E402
+from oldfilm.train.colorizer import held_out_half, in_val_split, soft_encode  # noqa: E402
 
 
 @pytest.fixture()
@@ -192,19 +192,58 @@ def test_learnt_confidence_picks_the_scale_it_predicts_best():
         assert model.chroma(logits, L).abs().max() == 0
 
 
-def test_train_confidence_writes_a_model_with_its_head(image_dir, tmp_path):
+@pytest.mark.parametrize("split", ["train", "calibration"])
+def test_train_confidence_writes_a_model_with_its_head(image_dir, tmp_path, split):
     from oldfilm import weights
 
     if weights.find("vggcolor-v2") is None:
         pytest.skip("vggcolor-v2 is not installed")
     out = tmp_path / "v3.safetensors"
+    # the calibration half of this tiny tree is empty: its pictures come from --extra (never trained on)
+    where = ["--split", "calibration", "--extra", str(image_dir), "--dark", "15:35"] if split == "calibration" else []
     result = _run(["confidence", "--data", str(image_dir), "--out", str(out), "--steps", "5", "--hidden", "4",
-                   "--batch-pixels", "64", "--threads", "1"])
-    assert "wrote" in result.output
+                   "--batch-pixels", "64", "--threads", "1", *where])
+    # training split: the 8 colour pictures outside the held-out split; calibration: all 9 of --extra
+    assert "wrote" in result.output and f"of {8 if split == 'train' else 9} pictures" in result.output
     model = vggcolor(width=128, calibration=2.0, confidence=4, caution=0.5)
     model.load_state_dict({k: v.float() for k, v in load_file(str(out)).items()}, strict=True)
     with safe_open(str(out), "pt") as f:
-        assert f.metadata()["base"] == "vggcolor-v2" and f.metadata()["confidence"] == "4"
+        meta = f.metadata()
+    assert meta["base"] == "vggcolor-v2" and meta["confidence"] == "4" and meta["split"] == split
+    assert meta["dark"] == ("15:35" if split == "calibration" else "0:0")
     with torch.no_grad():
         ab = model.eval()(torch.full((1, 1, 32, 48), 50.0))
     assert ab.shape == (1, 2, 32, 48) and torch.isfinite(ab).all()
+
+
+def test_train_confidence_says_when_its_split_is_empty(image_dir, tmp_path):
+    from oldfilm import weights
+
+    if weights.find("vggcolor-v2") is None:
+        pytest.skip("vggcolor-v2 is not installed")
+    result = CliRunner().invoke(train, ["confidence", "--data", str(image_dir), "--out", str(tmp_path / "x.safetensors"),
+                                        "--split", "calibration"])
+    assert result.exit_code == 2 and "no colour pictures in the calibration split" in result.output
+    assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_held_out_halves_split_the_validation_split_in_two():
+    rels = [f"photos/{i:04d}.jpg" for i in range(4000)]
+    halves = [held_out_half(r) for r in rels]
+    assert all((h is None) == (not in_val_split(r, 0.15)) for r, h in zip(rels, halves))
+    n_cal, n_rep = halves.count("calibration"), halves.count("report")
+    assert 240 < n_cal < 360 and 240 < n_rep < 360                    # about 7.5 % each
+    assert all(in_val_split(r, 0.075) == (h == "calibration") for r, h in zip(rels, halves))
+
+
+def test_confidence_targets_are_the_error_of_each_scale():
+    from oldfilm.nets.vggcolor import SCALES
+    from oldfilm.train.confidence import targets
+
+    truth = torch.stack([torch.full((8, 8), 50.0), torch.full((8, 8), 30.0), torch.zeros(8, 8)])
+    rec = {"truth": truth, "ab": torch.stack([torch.full((2, 2), 30.0), torch.zeros(2, 2)])}
+    err = targets(rec, (0.0, 0.0))
+    assert err.shape == (len(SCALES), 2, 2)
+    assert err[-1].abs().max() < 1e-3 and err[0].min() > 10             # full colour is the truth, gray is far
+    assert (err[1:, 0, 0] < err[:-1, 0, 0]).all()                     # each step of colour closer
+    assert torch.allclose(targets(rec, (60.0, 80.0)), err[:1].expand_as(err))   # all in the shadow: gray

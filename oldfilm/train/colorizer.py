@@ -62,10 +62,21 @@ class Item:
     rgb: torch.Tensor  # uint8 (3, H, W)
 
 
+def _hash(rel: str) -> float:
+    return int.from_bytes(hashlib.sha1(rel.encode("utf-8")).digest()[:8], "big") / 2 ** 64
+
+
 def in_val_split(rel: str, fraction: float) -> bool:
     """Deterministic file-level split: the same path always lands on the same side."""
-    h = int.from_bytes(hashlib.sha1(rel.encode("utf-8")).digest()[:8], "big")
-    return h / 2 ** 64 < fraction
+    return _hash(rel) < fraction
+
+
+def held_out_half(rel: str, fraction: float = DEFAULTS["val_fraction"]) -> str | None:
+    """Which half of the held-out split a file is in: ``"calibration"`` (the first half of its hash
+    range: for fitting what judges the colorizer, e.g. its confidence head, and choosing its
+    settings) or ``"report"`` (the second: for the figures only); None for a training file."""
+    h = _hash(rel)
+    return None if h >= fraction else "calibration" if h < fraction / 2 else "report"
 
 
 def load_image(path: Path, max_side: int) -> torch.Tensor | None:
