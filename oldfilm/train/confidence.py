@@ -75,10 +75,14 @@ def pictures(data: tuple[Path, ...], split: str, extra: tuple[Path, ...], val_fr
 
 
 def fit(head: Confidence, X: torch.Tensor, T: torch.Tensor, steps: int, batch: int = 4096, lr: float = 3e-3,
-        seed: int = 0, weight_decay: float = 1e-5, normalise: bool = True, progress: bool = False) -> float:
-    """Fit ``head`` in place to predict the errors ``T`` (N, K) from the inputs ``X`` (N, C) (MSE on
-    random batches of pixels, Adam, cosine schedule; ``normalise``: set its input normalisation
-    from ``X`` first, off to fine-tune a fitted head). Returns the last batch's loss."""
+        seed: int = 0, weight_decay: float = 1e-5, normalise: bool = True, progress: bool = False,
+        loss_kind: str = "error") -> float:
+    """Fit ``head`` in place to predict the errors ``T`` (N, K) from the inputs ``X`` (N, C) (random
+    batches of pixels, Adam, cosine schedule; ``normalise``: set its input normalisation from ``X``
+    first, off to fine-tune a fitted head). ``loss_kind``: ``error`` (MSE on the errors), ``diff``
+    (MSE on each scale's error minus gray's: only the differences decide) or ``decision`` (the
+    true error of a soft choice, softmin over the predictions . T, plus a tenth of the diff MSE
+    to keep the predictions in ΔE units). Returns the last batch's loss."""
     if normalise:
         head.mean.copy_(X.float().mean(0).view(1, -1, 1, 1))
         head.std.copy_(X.float().std(0).view(1, -1, 1, 1) + 1e-4)
@@ -90,7 +94,14 @@ def fit(head: Confidence, X: torch.Tensor, T: torch.Tensor, steps: int, batch: i
         for group in opt.param_groups:
             group["lr"] = schedule(step)
         i = torch.randint(0, len(X), (batch,), generator=g)
-        loss = F.mse_loss(head(X[i].float()[:, :, None, None])[:, :, 0, 0], T[i])
+        p, t = head(X[i].float()[:, :, None, None])[:, :, 0, 0], T[i]
+        if loss_kind == "error":
+            loss = F.mse_loss(p, t)
+        else:
+            p, t = p - p[:, :1], t - t[:, :1]
+            loss = F.mse_loss(p, t)
+            if loss_kind == "decision":
+                loss = (torch.softmax(-p, 1) * t).sum(1).mean() + 0.1 * loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
