@@ -3,7 +3,7 @@
     python bench/calibration.py dump --data /work/data/colorizer --clips /work/data/val/bikes.mp4 --out /work/cache/calib
     python bench/calibration.py dump --extra /work/data/calibration/palapeli --out /work/cache/calib
     python bench/calibration.py fit --tables /work/cache/calib --baselines --recal --finetune 100 \
-        --losses diff --stats-only 8 --configs 16:1000:1e-4 --globals [--train-losses diff decision]
+        --losses diff --stats-only 8 --configs 16:1000:1e-4 --globals --train-losses error diff decision
 
 ``dump`` runs the frozen colorizer (vggcolor-v2) once over the training split, the held-out split
 (tagged by half: ``calibration`` or ``report``, ``oldfilm.train.colorizer.held_out_half``) and the
