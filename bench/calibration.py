@@ -1,6 +1,7 @@
 """Where to fit vggcolor's confidence head: the experiments of vggcolor-v3's card (a calibration split).
 
-    python bench/calibration.py dump --data /work/data/colorizer --clips /work/data/val/bikes.mp4 --out /work/cache/calib
+    python bench/calibration.py dump --data /work/data/colorizer --clips /work/data/val/bikes.mp4 \
+        --out /work/cache/calib
     python bench/calibration.py dump --extra /work/data/calibration/palapeli --out /work/cache/calib
     python bench/calibration.py fit --tables /work/cache/calib --baselines --recal --finetune 100 \
         --losses diff --stats-only 8 --configs 16:1000:1e-4 --globals --train-losses error diff decision
@@ -206,8 +207,9 @@ def global_strength(cal, v3, dark=(15.0, 35.0), caution=0.0) -> None:
         best.append(g * s)
         p = predicted(v3, r)
         x = r["x"].float()
-        stats = {"gain": (p[0] - p.min(0).values).mean().item(), "entropy": (x[len(SCALES) + 4] * 5).mean().item(),
-                 "mean_scale": s.mean().item(), "rule_gain": ((x[0] - x[:len(SCALES)].min(0).values) * 10).mean().item()}
+        k = len(SCALES)
+        stats = {"gain": (p[0] - p.min(0).values).mean().item(), "entropy": (x[k + 4] * 5).mean().item(),
+                 "mean_scale": s.mean().item(), "rule_gain": ((x[0] - x[:k].min(0).values) * 10).mean().item()}
         rows.append((g, errs[-1], min(errs), stats))
         print(f"{r['name'][:40]:40s} best g {g:.1f}  de(g=1) {errs[-1]:.3f}x  best {min(errs):.3f}x  "
               + " ".join(f"{k} {v:.2f}" for k, v in stats.items()), flush=True)
@@ -262,7 +264,8 @@ def main() -> None:
     f.add_argument("--tables", type=Path, required=True)
     f.add_argument("--threads", type=int, default=1)
     f.add_argument("--baselines", action="store_true", help="also the rule and vggcolor-v3's head")
-    f.add_argument("--recal", action="store_true", help="vggcolor-v3's head, recalibrated per scale on the calibration set")
+    f.add_argument("--recal", action="store_true",
+                   help="vggcolor-v3's head, recalibrated per scale on the calibration set")
     f.add_argument("--finetune", nargs="*", type=int, default=[], metavar="STEPS",
                    help="vggcolor-v3's head fine-tuned on the calibration set for these many steps (lr 3e-4)")
     f.add_argument("--train-losses", nargs="*", default=[], metavar="LOSS",

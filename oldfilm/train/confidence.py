@@ -1,9 +1,11 @@
 """``oldfilm train confidence``: teach a vggcolor model where its colour can be trusted.
 
 The colorizer stays frozen. On every picture of the training split (the same file-level split as
-``oldfilm train colorizer``), gray in as the Colorize stage sees it, each pixel of the decoder's
-output resolution gets the CIEDE2000 that each candidate chroma scale (``SCALES``: 0, 0.2 .. 1 of
-the decoded colour) really has against the truth, measured at the render size and averaged back.
+``oldfilm train colorizer``; or, with ``--split calibration``, of the first half of its held-out
+split, and of ``--extra`` trees: pictures it never trained on), gray in as the Colorize stage
+sees it, each pixel of the decoder's output resolution gets the CIEDE2000 that each candidate
+chroma scale (``SCALES``: 0, 0.2 .. 1 of the decoded colour) really has against the truth,
+measured at the render size (with ``--dark``'s shadow ramp) and averaged back.
 A small 1x1-conv MLP (:class:`oldfilm.nets.vggcolor.Confidence`) learns to predict those errors
 from the decoder's features and the colour distribution's statistics; at run time the model keeps,
 per pixel, the scale with the least predicted error plus its ``caution`` per unit of scale (a
@@ -141,6 +143,8 @@ def confidence(data, split, extra, dark, out, base, hidden, steps, batch_pixels,
     \b
     Example (vggcolor-v3, see its model card):
       oldfilm train confidence --data /work/data/colorizer --out models/vggcolor-v3.safetensors
+    Fitted on pictures the colorizer never trained on (vggcolor-v3's card, "A calibration split"):
+      oldfilm train confidence --data /work/data/colorizer --split calibration --dark 15:35 --out c.safetensors
     """
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
