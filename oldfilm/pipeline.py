@@ -148,10 +148,6 @@ class Pipeline:
             src = torch.nn.functional.interpolate(src, size=rgb.shape[-2:], mode="bilinear", align_corners=False)
         return Frames(rgb, src, index)
 
-    @staticmethod
-    def _to_numpy(frames: Frames) -> np.ndarray:
-        return frames.rgb.float().mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-
     def _chain(self, frames: Frames | None, end: bool = False) -> list[Frames]:
         """Push frames through every stage; with ``end`` flush and reset each stage."""
         outs = [frames] if frames is not None and len(frames) else []
@@ -201,15 +197,15 @@ class Pipeline:
                 for lo, hi in zip(bounds, bounds[1:]):
                     if index + lo in cuts:   # a new scene: finish the last one first
                         for out in self._chain(None, end=True):
-                            yield self._to_numpy(out)
+                            yield out.to_uint8()
                     if hi > lo:
                         part = self._to_frames(batch[lo:hi], None if source is None else source[lo:hi],
                                                first + index + lo)
                         for out in self._chain(part):
-                            yield self._to_numpy(out)
+                            yield out.to_uint8()
                 index += len(batch)
             for out in self._chain(None, end=True):
-                yield self._to_numpy(out)
+                yield out.to_uint8()
 
     def run(self, input: str | Path, output: str | Path, *, crf: int = 18, preset: str = "medium",
             overwrite: bool = False, cuts: Iterable[int] = (), info: VideoInfo | None = None,

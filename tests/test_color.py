@@ -67,3 +67,32 @@ def test_cbcr_delta_moves_chroma_and_keeps_luma(rgb):
     moved = rgb_to_ycbcr(x + cbcr_to_rgb_delta(d))
     torch.testing.assert_close(moved[:, :1], rgb_to_ycbcr(x)[:, :1])
     torch.testing.assert_close(moved[:, 1:], rgb_to_ycbcr(x)[:, 1:] + d)
+
+
+def test_a_new_chroma_keeps_the_luma_and_is_composed_once_in_the_writers_layout():
+    from oldfilm.ops.color import to_uint8, with_chroma, with_chroma_u8
+    from oldfilm.stages import Frames
+
+    g = torch.Generator().manual_seed(0)
+    base = torch.rand(3, 3, 30, 40, generator=g)
+    cbcr = (torch.rand(3, 2, 12, 16, generator=g) - 0.5) * 0.3
+    up = torch.nn.functional.interpolate(cbcr, size=(30, 40), mode="bilinear", align_corners=False)
+    # the same as moving the picture's own chroma to the new one, the change made at full size
+    direct = (base + cbcr_to_rgb_delta(up - rgb_to_ycbcr(base)[:, 1:])).clamp(0, 1)
+    out = with_chroma(base, cbcr)
+    assert (out - direct).abs().max() < 1e-5
+    inside = (direct > 0.01) & (direct < 0.99)   # unclamped pixels keep the base's luma exactly
+    assert ((luma(out) - luma(base)).abs() * inside.all(1, keepdim=True)).max() < 1e-5
+    # straight to uint8 (B, H, W, 3): OpenCV's upsampling is torch's to within rounding
+    u8 = with_chroma_u8(base, cbcr)
+    assert u8.shape == (3, 30, 40, 3) and u8.dtype == np.uint8
+    ref = to_uint8(direct)
+    assert np.abs(u8.astype(int) - ref).max() <= 1 and (u8 != ref).mean() < 0.01
+    # pending in Frames: sliced and joined as chroma, composed on first read of the picture
+    frames = Frames(base, base, 5).with_chroma(cbcr)
+    joined = Frames.cat([frames[0:1], frames[1:3]])
+    assert joined.chroma is not None and joined.index == 5
+    assert np.array_equal(joined.to_uint8(), u8)
+    assert (joined.rgb - out).abs().max() < 1e-6 and joined.chroma is None
+    assert (frames.chroma_at((6, 8)) - torch.nn.functional.interpolate(
+        cbcr, size=(6, 8), mode="bilinear", antialias=True, align_corners=False)).abs().max() < 1e-6

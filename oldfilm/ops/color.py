@@ -5,6 +5,8 @@ Y'CbCr is BT.601 full range with Y' in [0, 1] and Cb/Cr in [-0.5, 0.5].
 """
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -68,7 +70,39 @@ def cbcr_to_rgb_delta(dcbcr: torch.Tensor) -> torch.Tensor:
 
 
 def downsample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Shrink (B, C, H, W) to ``size`` without aliasing."""
+    """Resize (B, C, H, W) to ``size``, bilinear: without aliasing when it shrinks."""
     if tuple(x.shape[-2:]) == tuple(size):
         return x
-    return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+    shrink = size[0] < x.shape[-2] or size[1] < x.shape[-1]
+    return F.interpolate(x, size=size, mode="bilinear", antialias=shrink, align_corners=False)
+
+
+def with_chroma(rgb: torch.Tensor, cbcr: torch.Tensor) -> torch.Tensor:
+    """The picture with ``rgb``'s own Y' and the Cb/Cr ``cbcr`` (B, 2, h, w at any size,
+    bilinear-upsampled), clamped to [0, 1]. Y' plus the RGB change of the new chroma is the same as
+    changing ``rgb``'s chroma to it; the change is made at ``cbcr``'s size (the maps are linear and
+    commute), so at full resolution there is one luma, one upsampling and one sum."""
+    delta = downsample(cbcr_to_rgb_delta(cbcr.float()), rgb.shape[-2:])
+    return delta.add_(luma(rgb.float())).clamp_(0, 1)
+
+
+def to_uint8(rgb: torch.Tensor) -> np.ndarray:
+    """(B, 3, H, W) in [0, 1] to (B, H, W, 3) uint8 on the CPU, rounded."""
+    return rgb.float().mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def with_chroma_u8(rgb: torch.Tensor, cbcr: torch.Tensor) -> np.ndarray:
+    """:func:`with_chroma` as (B, H, W, 3) uint8, rounded: the writer's layout. On the CPU the
+    chroma's RGB change is upsampled by OpenCV straight into that layout (torch's bilinear
+    upsampling and the permute to it cost ~3x more at 640x480)."""
+    if rgb.device.type != "cpu":
+        return to_uint8(with_chroma(rgb, cbcr))
+    b, _, h, w = rgb.shape
+    y = luma(rgb.float()).mul_(255).add_(0.5)[:, 0].numpy()
+    delta = cbcr_to_rgb_delta(cbcr.float()).mul_(255).permute(0, 2, 3, 1).contiguous().numpy()
+    out = np.empty((b, h, w, 3), np.uint8)
+    for i in range(b):
+        up = cv2.resize(delta[i], (w, h), interpolation=cv2.INTER_LINEAR) if delta.shape[1:3] != (h, w) else delta[i]
+        up += y[i][..., None]
+        out[i] = np.clip(up, 0, 255, out=up)
+    return out

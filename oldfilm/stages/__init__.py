@@ -1,12 +1,12 @@
 """Pipeline stages: one file each, all speaking the small protocol of :class:`Stage`."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+import numpy as np
 import torch
 
+from ..ops.color import downsample, rgb_to_ycbcr, to_uint8, with_chroma, with_chroma_u8
 
-@dataclass
+
 class Frames:
     """A batch in film order: the picture so far and the decoded film frames it came from.
 
@@ -14,25 +14,59 @@ class Frames:
     unchanged through the stages, so a stage late in the chain (stabilize after cartoonize) still
     sees the original film, e.g. to compute motion on it. ``index``: the film's frame number of
     the first frame (also in a chunk of a batch run).
+
+    ``chroma``: a new Cb/Cr ``(B, 2, h, w)`` at any (small) size, not yet applied: the picture is
+    then the luma of the ``rgb`` given with this chroma upsampled to it. Stages that work on
+    chroma (colorize, then stabilize) hand it on at their own small size, and the full-resolution
+    picture is composed once, when a stage or the writer first reads :attr:`rgb`.
     """
 
-    rgb: torch.Tensor
-    source: torch.Tensor
-    index: int = 0   # the film's frame number of the first frame (stages that hold frames keep it)
+    __slots__ = ("_rgb", "source", "index", "chroma")
+
+    def __init__(self, rgb: torch.Tensor, source: torch.Tensor, index: int = 0, chroma: torch.Tensor | None = None):
+        self._rgb, self.source, self.index, self.chroma = rgb, source, index, chroma
+
+    @property
+    def rgb(self) -> torch.Tensor:
+        if self.chroma is not None:
+            self._rgb, self.chroma = with_chroma(self._rgb, self.chroma), None
+        return self._rgb
 
     def __len__(self) -> int:
-        return len(self.rgb)
+        return len(self._rgb)
 
     def __getitem__(self, index: slice) -> "Frames":
-        return Frames(self.rgb[index], self.source[index], self.index + index.indices(len(self))[0])
+        chroma = None if self.chroma is None else self.chroma[index]
+        return Frames(self._rgb[index], self.source[index], self.index + index.indices(len(self))[0], chroma)
 
     def with_rgb(self, rgb: torch.Tensor) -> "Frames":
         """The same frames with a new picture (what a stage returns)."""
         return Frames(rgb, self.source, self.index)
 
+    def with_chroma(self, cbcr: torch.Tensor) -> "Frames":
+        """The same frames with the picture's luma kept and its chroma replaced by ``cbcr``."""
+        return Frames(self._rgb, self.source, self.index, cbcr)
+
+    def to_uint8(self) -> np.ndarray:
+        """The picture as (B, H, W, 3) uint8 on the CPU, rounded: what the writer takes."""
+        if self.chroma is not None:
+            return with_chroma_u8(self._rgb, self.chroma)
+        return to_uint8(self._rgb)
+
+    def chroma_at(self, size: tuple[int, int]) -> torch.Tensor:
+        """The picture's Cb/Cr at ``size`` (from the pending chroma when there is one)."""
+        if self.chroma is None:
+            return rgb_to_ycbcr(downsample(self._rgb.float(), size))[:, 1:]
+        return downsample(self.chroma, size)
+
     @staticmethod
     def cat(parts: list["Frames"]) -> "Frames":
-        return Frames(torch.cat([p.rgb for p in parts]), torch.cat([p.source for p in parts]), parts[0].index)
+        source = torch.cat([p.source for p in parts])
+        sizes = {None if p.chroma is None else tuple(p.chroma.shape[-2:]) for p in parts}
+        if len(sizes) == 1 and None not in sizes:   # all pending at one size: still pending
+            return Frames(torch.cat([p._rgb for p in parts]), source, parts[0].index,
+                          torch.cat([p.chroma for p in parts]))
+        return Frames(torch.cat([p.rgb for p in parts]), source, parts[0].index)
 
 
 class Stage:

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from .. import weights
 from ..errors import BadInput
-from ..ops.color import cbcr_to_rgb_delta, downsample, gray_lightness, lab_to_rgb, luma, rgb_to_ycbcr
+from ..ops.color import downsample, gray_lightness, lab_to_rgb, luma, rgb_to_ycbcr, with_chroma
 from ..ops.flow import DISFlow, flow_tensor, gray_tensor, small_grays, warp
 from ..ops.propagate import Chroma, merge
 from . import Frames, Stage
@@ -98,7 +98,7 @@ class Colorize(Stage):
             if not self._gray_shot:
                 return frames
         if self.net_every == 1:
-            return frames.with_rgb(self.colorize(frames.rgb))
+            return frames.with_chroma(self.chroma(frames.rgb))
         grays = small_grays(frames.source, self.carry_size)
         if self._last is not None:   # the batch's flows on worker threads, while the network runs
             self.flow.prefetch(zip(grays, [self._last[0]] + grays[:-1]))
@@ -110,7 +110,7 @@ class Colorize(Stage):
     def flush(self) -> Frames | None:
         """Frames after the shot's last key frame: the forward-carried chroma alone."""
         held, self._held = self._held, []
-        return Frames.cat([self._compose(h["frame"], h["cbcr"]) for h in held]) if held else None
+        return Frames.cat([h["frame"].with_chroma(h["cbcr"]) for h in held]) if held else None
 
     # one frame of the carried path: a key frame resolves the frames held since the last one
     def _carry(self, frame: Frames, g8) -> list[Frames]:
@@ -133,7 +133,7 @@ class Colorize(Stage):
         cbcr = F.interpolate(cbcr, size=dims, mode="bilinear", align_corners=False) if cbcr.shape[-2:] != dims else cbcr
         out = self._resolve(torch.cat([cbcr, gray], 1), flows)
         self._last = (g8, torch.cat([cbcr, gray], 1))
-        return out + [self._compose(frame, cbcr)]
+        return out + [frame.with_chroma(cbcr)]
 
     def _agreement(self, carried: torch.Tensor, gray: torch.Tensor) -> torch.Tensor:
         """Confidence of carried chroma: the key frame's gray, carried the same way, matches this
@@ -149,12 +149,9 @@ class Colorize(Stage):
             carried = warp(carried, flows[1])             # frame t onto frame t-1: the flow t-1 -> t
             conf = self._agreement(carried, h["gray"])
             both = merge(Chroma(h["cbcr"], h["conf"]), Chroma(carried[:, :2], conf), n - back, back)
-            out.append(self._compose(h["frame"], both.cbcr))
+            out.append(h["frame"].with_chroma(both.cbcr))
             flows = h["flows"]
         return out[::-1]
-
-    def _compose(self, frame: Frames, cbcr: torch.Tensor) -> Frames:
-        return frame.with_rgb(self.compose(frame.rgb, cbcr))
 
     def chroma(self, rgb: torch.Tensor) -> torch.Tensor:
         """The network's Cb/Cr (B, 2, h, w) at its render size, fp32."""
@@ -170,15 +167,9 @@ class Colorize(Stage):
             ab = ab * (self.colour_strength * ((100 - L) / 8).clamp(0, 1) * (L / 8).clamp(0, 1))
             return rgb_to_ycbcr(lab_to_rgb(torch.cat([L, ab], 1)))[:, 1:]
 
-    def compose(self, rgb: torch.Tensor, cbcr: torch.Tensor) -> torch.Tensor:
-        """The film's own full-resolution luma with ``cbcr`` upsampled to it."""
-        h, w = rgb.shape[-2:]
-        with torch.autocast(rgb.device.type, enabled=False):
-            cbcr = F.interpolate(cbcr, size=(h, w), mode="bilinear", align_corners=False)
-            return (rgb.float() + cbcr_to_rgb_delta(cbcr - rgb_to_ycbcr(rgb.float())[:, 1:])).clamp(0, 1)
-
     def colorize(self, rgb: torch.Tensor) -> torch.Tensor:
-        return self.compose(rgb, self.chroma(rgb))
+        """Frames in, colour frames out (the network on each)."""
+        return with_chroma(rgb, self.chroma(rgb))
 
     @property
     def render_size(self) -> int:

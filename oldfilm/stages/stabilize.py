@@ -94,37 +94,36 @@ class Stabilize(Stage):
         self._lai = None           # (O_{t-1}, I_{t-1}, ConvLSTM state) for method "lai"
         self._sat = None           # running mean colour strength of the input (chroma mode)
 
-    def _channels(self, rgb: torch.Tensor) -> torch.Tensor:
-        return rgb_to_ycbcr(rgb)[:, 1:] if self._mode == "chroma" else rgb
-
     def process(self, frames: Frames) -> Frames:
-        with torch.autocast(frames.rgb.device.type, enabled=False):   # fp32 colour maths and flow
+        with torch.autocast(frames.source.device.type, enabled=False):   # fp32 colour maths and flow
             return self._process(frames)
 
     def _process(self, frames: Frames) -> Frames:
-        rgb = frames.rgb.float()
         if self._mode is None:
-            # the shot's first frame; a colorized film keeps its luma to within encoding noise (~1 level)
-            same_luma = (luma(rgb[:1]) - luma(frames.source[:1].float())).abs().mean() < 0.006
+            # the shot's first frame; a colorized film keeps its luma to within encoding noise (~1 level),
+            # and a picture whose chroma is still pending (a colorizer's) keeps it exactly
+            same_luma = frames.chroma is not None or bool(
+                (luma(frames.rgb[:1].float()) - luma(frames.source[:1].float())).abs().mean() < 0.006)
             self._mode = "chroma" if same_luma else "rgb"
         if self.net is not None:
-            return frames.with_rgb(self._learned(rgb, frames.source.float()))
-        h, w = rgb.shape[-2:]
+            return frames.with_rgb(self._learned(frames.rgb.float(), frames.source.float()))
+        h, w = frames.source.shape[-2:]
         dims = work_dims(h, w, self.work_size)
         grays = small_grays(frames.source, self.work_size)
         # the batch's flows on worker threads, while this thread works
         self.flow.prefetch(zip(grays, [self._prev_gray] + grays[:-1]) if self._prev_gray is not None
                            else zip(grays[1:], grays[:-1]))
-        small = self._channels(downsample(rgb, dims))
-        stable = torch.empty_like(small)
-        for i in range(len(rgb)):
+        pending = self._mode == "chroma" and frames.chroma is not None
+        small = frames.chroma_at(dims) if self._mode == "chroma" else downsample(frames.rgb.float(), dims)
+        stable, device = torch.empty_like(small), small.device
+        for i in range(len(frames)):
             gray = grays[i]
             cur = small[i:i + 1]
             if self._prev_gray is None:
                 out = cur
             else:
-                bw, fw = (flow_tensor(f, rgb.device) for f in self.flow.both(gray, self._prev_gray))  # t -> t-1, t-1 -> t
-                weight = flow_trust(bw, fw, gray_tensor(gray, rgb.device), gray_tensor(self._prev_gray, rgb.device),
+                bw, fw = (flow_tensor(f, device) for f in self.flow.both(gray, self._prev_gray))  # t -> t-1, t-1 -> t
+                weight = flow_trust(bw, fw, gray_tensor(gray, device), gray_tensor(self._prev_gray, device),
                                     self.sigma)
                 prev = warp(self._prev_out, bw)
                 # the current frame moves a fraction `strength` of the way to the history: everywhere by
@@ -140,6 +139,10 @@ class Stabilize(Stage):
                 out = out * (self._sat / out.abs().mean().clamp(min=1e-6)).clamp(1.0, 1.3)
             stable[i:i + 1] = out
             self._prev_gray, self._prev_out = gray, out
+        if pending:   # the colorizer's chroma, corrected at its own size; composed once, later
+            size = frames.chroma.shape[-2:]
+            return frames.with_chroma(stable if size == dims else frames.chroma + downsample(stable - small, size))
+        rgb = frames.rgb.float()
         if self._mode == "chroma":   # chroma is smooth: an additive correction
             correction = F.interpolate(stable - small, size=(h, w), mode="bilinear", align_corners=False)
             result = (rgb + cbcr_to_rgb_delta(correction)).clamp(0, 1)
