@@ -182,15 +182,15 @@ def run_task(task: Task, progress=None) -> int:
 
 
 class _Progress:
-    """Frames written by task ``index``, told to ``report(index, n)`` (in this process) or put on
-    the worker's queue (in a pool: see :func:`_worker_init`)."""
+    """Frames written by task ``index``: ``report((index, n))`` (a queue's put: Ray's, or a call in
+    this process), or put on the worker's queue (in a pool: see :func:`_worker_init`)."""
 
     def __init__(self, index: int, report=None):
         self.index, self.report = index, report
 
     def update(self, n: int) -> None:
         if self.report is not None:
-            self.report(self.index, n)
+            self.report((self.index, n))
         elif _QUEUE is not None:
             _QUEUE.put((self.index, n))
 
@@ -299,7 +299,7 @@ class LocalExecutor:
         if self.workers <= 1:
             for i, task in enumerate(tasks):
                 try:
-                    yield i, run_task(task, _Progress(i, progress) if progress else None)
+                    yield i, run_task(task, _Progress(i, lambda item: progress(*item)) if progress else None)
                 except Exception as e:   # reported with its film; the other films go on
                     yield i, e
             return
@@ -342,17 +342,28 @@ class RayExecutor:
         self._remote = ray.remote(num_gpus=gpus, num_cpus=1, max_retries=1)(run_task)
 
     def run(self, tasks: list[Task], progress=None) -> Iterator[tuple[int, int | BaseException]]:
-        """As :meth:`LocalExecutor.run`, but progress is told per chunk only (when it ends)."""
-        refs = {self._remote.remote(t): i for i, t in enumerate(tasks)}
+        """As :meth:`LocalExecutor.run`; the workers' frame counts come back through a Ray queue
+        (an actor), read every half second."""
+        from ray.util.queue import Queue
+
+        queue = Queue() if progress else None
+        report = queue.put_nowait if queue is not None else None
+        refs = {self._remote.remote(t, _Progress(i, report) if report else None): i for i, t in enumerate(tasks)}
         waiting = list(refs)
-        while waiting:
-            ready, waiting = self.ray.wait(waiting, num_returns=1)
-            for ref in ready:
-                try:
-                    yield refs[ref], self.ray.get(ref)
-                except Exception as e:   # a RayTaskError wraps the worker's exception
-                    cause = getattr(e, "cause", None)
-                    yield refs[ref], cause if isinstance(cause, BaseException) else e
+        try:
+            while waiting:
+                ready, waiting = self.ray.wait(waiting, num_returns=1, timeout=0.5)
+                while queue is not None and not queue.empty():
+                    progress(*queue.get_nowait())
+                for ref in ready:
+                    try:
+                        yield refs[ref], self.ray.get(ref)
+                    except Exception as e:   # a RayTaskError wraps the worker's exception
+                        cause = getattr(e, "cause", None)
+                        yield refs[ref], cause if isinstance(cause, BaseException) else e
+        finally:
+            if queue is not None:
+                queue.shutdown()
 
 
 def run_batch(films: list[Film], command: str, recipe: dict, *, device: str, batch_size: int,

@@ -208,19 +208,29 @@ def test_a_chunk_inside_a_long_shot_replays_only_the_declared_warm_up(tiny_model
     assert np.abs(luma[0] - luma[1]).max() <= 2
 
 
-@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("workers", [1, 2, "ray"])
 def test_progress_is_told_of_frames_inside_each_chunk(reel, tiny_models, tmp_path, workers):
-    """The bar hears of frames as each chunk writes them, in this process or from a pool of
-    workers, and in all exactly the film's frames (warm-up and look-ahead frames not counted)."""
-    from oldfilm.batch import LocalExecutor, find_films, run_batch
+    """The bar hears of frames as each chunk writes them, in this process, from a pool of
+    workers or from Ray's, and in all exactly the film's frames (warm-up and look-ahead frames
+    not counted)."""
+    from oldfilm.batch import LocalExecutor, RayExecutor, find_films, run_batch
 
     films = tmp_path / "films"
     films.mkdir()
     shutil.copy(reel, films / "reel.mp4")
     [film] = find_films(films, tmp_path / "out", "colorized", recursive=False)
     heard = []
-    run_batch([film], "colorize", {"models_dir": str(tiny_models)}, device="cpu", batch_size=4, precision="fp32",
-              crf=18, preset="veryfast", force=False, chunk_seconds=1.5, executor=LocalExecutor(workers),
-              on_frames=lambda f, n: heard.append(n))
+    if workers == "ray":
+        ray = pytest.importorskip("ray")
+        executor = RayExecutor("local", num_cpus=2)
+    else:
+        executor = LocalExecutor(workers)
+    try:
+        run_batch([film], "colorize", {"models_dir": str(tiny_models)}, device="cpu", batch_size=4, precision="fp32",
+                  crf=18, preset="veryfast", force=False, chunk_seconds=1.5, executor=executor,
+                  on_frames=lambda f, n: heard.append(n))
+    finally:
+        if workers == "ray":
+            ray.shutdown()
     assert film.status == "done" and len(film.chunks) == 3 and probe(film.output).frames == 150
     assert sum(heard) == 150 and len(heard) > len(film.chunks)   # more reports than chunks: from inside them
