@@ -97,6 +97,35 @@ def test_a_clean_clip_is_nearly_unchanged():
     assert float(metrics.psnr(t(out), t(clean)).mean()) > 40
 
 
+def test_a_camera_that_accelerates_is_kept():
+    # a tilt that starts and speeds up (0 to 7 px a frame): deshake must keep it, not cut into the
+    # curve as a straight line through the window does (that left 37.5 dB)
+    base = backdrop(1, h=144 + 100, w=192)[0]
+    clean = np.stack([cv2.warpAffine(base, np.float32([[1, 0, 0], [0, 1, 0.15 * i * i]]), (192, 144),
+                                     flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP) for i in range(24)])
+    assert float(metrics.psnr(t(restore(clean, dust=False, denoise=0)), t(clean)).mean()) > 45
+
+
+def test_the_ends_of_a_shot_are_deflickered_as_well_as_its_middle():
+    clean, errors = backdrop(20), []
+    for seed in range(6):
+        gains = (1 + np.random.default_rng(seed).normal(0, 0.08, 20)).astype(np.float32)
+        out = restore(np.clip(clean * gains[:, None, None], 0, 1), dust=False, denoise=0, deshake=False, scratches=False)
+        errors.append(np.abs(out.mean((1, 2)) - clean.mean((1, 2)))[[0, 1, 2, -3, -2, -1]].mean())
+    assert np.mean(errors) < 0.32 * clean.mean() * 0.08   # 0.30 (0.35 with a line fitted at the end)
+
+
+def test_local_fit_keeps_a_real_acceleration_and_smooths_jitter():
+    from oldfilm.ops.restore import local_fit
+    t_ = np.arange(13.0)
+    parabola = 0.2 * t_ ** 2
+    assert abs(local_fit(parabola, 6, 6, 2) - parabola[6]) < 0.05
+    assert abs(local_fit(parabola, 12, 6, 2, centre=6) - parabola[12]) < 0.1   # at a shot's end too
+    jitter = np.random.default_rng(0).normal(0, 1, (200, 13))
+    spread = np.std([local_fit(j, 6, 6, 2) for j in jitter])
+    assert spread < 0.45    # a line plus jitter: the acceleration is mostly not believed
+
+
 def test_a_vertical_scratch_is_removed():
     clean = backdrop(10)
     scratched = clean.copy()
@@ -124,11 +153,13 @@ def test_stage_protocol_holds_frames_back_and_flushes():
     stage = Restore(radius=3)
     x = torch.rand(5, 1, 32, 40).expand(-1, 3, -1, -1)
     from oldfilm.stages import Frames
+    assert stage.process(Frames(x, x)) is None      # a shot's first frames wait for a full window (7)
     out = stage.process(Frames(x, x))
-    assert out is not None and len(out) == 2
+    assert out is not None and len(out) == 10 - 3
     assert len(stage.flush()) == 3
     stage.reset()
     assert stage.process(Frames(x[:2], x[:2])) is None
+    assert stage.warmup > 2 * 3 and stage.lookahead == 2 * 3
 
 
 def test_field_order_and_deinterlace_filter(tmp_path, clips):

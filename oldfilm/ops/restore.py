@@ -38,19 +38,31 @@ def fit_exposure(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return a, b
 
 
-def local_linear(values: np.ndarray, at: int, sigma: float) -> np.ndarray:
-    """The value at index ``at`` of a Gaussian-weighted local linear fit to ``values`` (T, ...):
-    smooths jitter away, keeps ramps (fades, pans) exactly, even at the ends of a shot."""
+def local_fit(values: np.ndarray, at: int, sigma: float, degree: int = 1, centre: float | None = None) -> np.ndarray:
+    """The value at index ``at`` of a local polynomial fit to ``values`` (T, ...), weighted by a
+    Gaussian of width ``sigma`` about ``centre`` (default ``at``): smooths jitter away and keeps
+    trends (degree 1: fades, steady pans; 2: also a camera starting or stopping) as far as the
+    frames show them beyond their jitter: each order's term is kept by ``c² / (c² + var c)``,
+    ``c`` its fitted coefficient and ``var c`` that coefficient's variance from the fit's
+    residuals. In mid-shot the window is symmetric and the linear term does not move the value;
+    near the ends of a shot (weights centred on the window's middle, as many frames as in
+    mid-shot) a trend the frames do not show is not extrapolated from jitter."""
     values = np.asarray(values, np.float64)
-    t = np.arange(len(values), dtype=np.float64) - at
-    w = np.exp(-0.5 * (t / sigma) ** 2)
+    t = np.arange(len(values), dtype=np.float64)
+    w = np.exp(-0.5 * ((t - (at if centre is None else centre)) / sigma) ** 2)
+    t -= at
     flat = values.reshape(len(values), -1)
-    if len(values) < 3:
-        return ((w[:, None] * flat).sum(0) / w.sum()).reshape(values.shape[1:])
-    X = np.stack([np.ones_like(t), t], 1)
-    A = X.T @ (w[:, None] * X) + 1e-9 * np.eye(2)
-    coef = np.linalg.solve(A, X.T @ (w[:, None] * flat))
-    return coef[0].reshape(values.shape[1:])
+    value = (w[:, None] * flat).sum(0) / w.sum()
+    for d in range(1, min(degree, len(values) - 2) + 1):
+        X = np.stack([t ** k for k in range(d + 1)], 1)
+        inv = np.linalg.inv(X.T @ (w[:, None] * X) + 1e-9 * np.eye(d + 1))
+        coef = inv @ (X.T @ (w[:, None] * flat))
+        res = flat - X @ coef
+        noise = (w[:, None] * res ** 2).sum(0) / max(w.sum() * (1 - (d + 1) / len(values)), 1e-9)
+        var = (inv @ (X.T @ ((w ** 2)[:, None] * X)) @ inv)[d, d] * noise
+        keep = coef[d] ** 2 / (coef[d] ** 2 + var + 1e-12)
+        value = value + keep * (coef[0] - value)
+    return value.reshape(values.shape[1:])
 
 
 def _box(integral: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> float:

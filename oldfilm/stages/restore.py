@@ -70,6 +70,16 @@ class Restore(Stage):
         self._device = torch.device("cpu")
         self.reset()
 
+    @property
+    def warmup(self) -> int:
+        """A frame's repairs look at the 2 * radius + 1 frames of its shot nearest it (and the
+        scratches at the frame before)."""
+        return 2 * self.radius + 2
+
+    @property
+    def lookahead(self) -> int:
+        return 2 * self.radius
+
     def decode_filters(self, info) -> list[tuple[str, dict]]:
         interlaced = info.field_order in ("tff", "bff")
         if self.deinterlace == "no" or (self.deinterlace == "auto" and not interlaced):
@@ -126,16 +136,20 @@ class Restore(Stage):
         self._count += 1
 
     # -- departure -------------------------------------------------------------------------
-    def _window(self, t: int) -> slice:
-        return slice(max(0, t - self.radius), min(self._count, t + self.radius + 1))
+    def _smooth(self, track: list, t: int, sigma: float, degree: int) -> np.ndarray:
+        """``track``'s value at frame t on its smooth curve: a local fit over the 2 * radius + 1
+        frames of the shot nearest t (shifted inwards at its ends)."""
+        n = 2 * self.radius + 1
+        start = min(max(0, t - self.radius), max(0, self._count - n))
+        values = np.array(track[start:start + n])
+        return ops.local_fit(values, t - start, sigma, degree, centre=(len(values) - 1) / 2)
 
     def _levels(self, t: int) -> tuple[float, float]:
         """(A, B): frame t's exposure put onto the shot's smooth exposure curve is A * x + B."""
         if not self.deflicker:
             return 1.0, 0.0
-        win = self._window(t)
         log_a, b = self._exposure[t]
-        smooth_log_a, smooth_b = ops.local_linear(np.array(self._exposure[win]), t - win.start, self.radius / 2)
+        smooth_log_a, smooth_b = self._smooth(self._exposure, t, self.radius / 2, 1)
         gain = float(np.exp(smooth_log_a - log_a))
         return gain, float(smooth_b - gain * b)
 
@@ -168,8 +182,9 @@ class Restore(Stage):
             if self.denoise:
                 img = ops.temporal_denoise(img, y, sides, noise, self.denoise)
         if self.deshake and self._count > 1:
-            win = self._window(t)
-            smooth = ops.local_linear(np.array(self._path[win]), t - win.start, self.radius / 2)
+            # weave is jitter from frame to frame; a camera's pans, tilts and their starts and
+            # stops are smooth (degree 2 keeps accelerations, which a line would cut into)
+            smooth = self._smooth(self._path, t, self.radius, 2)
             dx, dy = np.array(self._path[t]) - smooth
             img = ops.translate(img, float(dx), float(dy))
         self._frames.pop(t - 1, None)   # no frame still to go needs it
@@ -188,7 +203,9 @@ class Restore(Stage):
         outs = []
         for i in range(len(rgb)):
             self._receive(rgb[i])
-            while self._done + self.radius < self._count:
+            # the first frames of a shot wait for a full window: their smooth curve is a fit over
+            # the same number of frames as in mid-shot, not extrapolated from a few
+            while self._done + self.radius < self._count and self._count > 2 * self.radius:
                 outs.append(self._emit(self._done))
                 self._done += 1
         return self._out(outs)
