@@ -10,7 +10,8 @@ and colorized from the truth:
 - ``ends``: its first and last frames;
 - ``dots``: 20 dots of 5 px of the truth's colour on each shot's first frame (a hint image);
 - ``reference``: a colour photo of the scene that is not a frame of the clip (the truth 3 s into
-  each shot, flipped and cropped), and an unrelated photo;
+  each shot, mirrored and cropped; one per shot, all given as ``--reference``), and ``unrelated``:
+  the previous clip's photos (the last clip's for the first);
 beside the gray film, the automatic colorizer and the naive baseline (the keyframe's chroma
 carried along DIS flow, frame to frame, and nothing else). Scores: mean CIEDE2000 to the truth
 over the shot, as a ratio to the gray film's, and warping error as a ratio to the truth's.
@@ -31,8 +32,7 @@ import cv2
 import numpy as np
 import torch
 
-from oldfilm.metrics import delta_e2000, video_warping_error
-from oldfilm.ops.color import cbcr_to_rgb_delta, rgb_to_lab, rgb_to_ycbcr
+from oldfilm.ops.color import cbcr_to_rgb_delta, rgb_to_ycbcr
 from oldfilm.ops.flow import DISFlow, flow_tensor, warp
 from oldfilm.video import FrameWriter
 from oldfilm.video.ffmpeg import ffmpeg_exe
@@ -132,6 +132,22 @@ def write_keyframes(folder: Path, truth: np.ndarray, picks: list[int], dots: int
     return folder
 
 
+def reference_photos(folder: Path, truth: np.ndarray, shots: list[tuple[int, int]]) -> list[Path]:
+    """For each shot, a colour photo of its scene that is not a frame of the clip: the truth 3 s
+    into the shot (its last frame if the shot is shorter), mirrored and cropped to its central
+    80% x 85%, rescaled to the frame's size."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for a, b in shots:
+        n = min(a + 3 * FPS, b - 1)
+        h, w = truth.shape[1:3]
+        crop = truth[n, int(.05 * h):int(.9 * h), int(.12 * w):int(.92 * w)][:, ::-1]
+        crop = cv2.resize(np.ascontiguousarray(crop), (w, h), interpolation=cv2.INTER_CUBIC)
+        paths.append(folder / f"ref_{n:06d}.png")
+        cv2.imwrite(str(paths[-1]), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
+    return paths
+
+
 def naive(gray: np.ndarray, truth: np.ndarray, shots: list[tuple[int, int]]) -> np.ndarray:
     """The baseline: each shot's first truth frame's chroma carried along DIS flow (gray film,
     full size), frame to frame, and nothing else."""
@@ -188,12 +204,18 @@ def contact_sheet(out_dir: Path, stem: str, target: Path, later=(1, 3, 6)) -> No
     cv2.imwrite(str(target), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
 
 
+def shots_of(path: Path, frames: int) -> list[tuple[int, int]]:
+    """(first, end) of each shot, as oldfilm's scene detector finds them."""
+    from oldfilm.scenes import detect_scenes
+    bounds = [0] + detect_scenes(path) + [frames]
+    return list(zip(bounds, bounds[1:]))
+
+
 def main() -> None:
     from oldfilm import Pipeline
     from oldfilm.commands import recipe
     from oldfilm.evaluate import evaluate
     from oldfilm.pipeline import cpu_bf16_supported
-    from oldfilm.scenes import detect_scenes
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--photos", type=Path, help="folder of colour photos (lomiri-wallpapers-16.04's backgrounds)")
@@ -203,7 +225,7 @@ def main() -> None:
                     "friends_by_Aitzol_Berasategi.jpg", "greentock_by_Peter_Nerlich.jpg",
                     "umang_by_Abhishek_Mudgal.jpg", "life_by_Aitzol_Berasategi.jpg"])
     ap.add_argument("--clips", nargs="*", type=Path, default=[])
-    ap.add_argument("--modes", nargs="*", default=["auto", "naive", "first", "ends", "dots"])
+    ap.add_argument("--modes", nargs="*", default=["auto", "naive", "first", "ends", "dots", "reference", "unrelated"])
     ap.add_argument("--out", type=Path, help="keep the clips and outputs here (contact sheets)")
     ap.add_argument("--sheet", nargs=2, metavar=("STEM", "JPG"),
                     help="only write a contact sheet of clip STEM from a finished --out run")
@@ -217,16 +239,21 @@ def main() -> None:
         rows = []
         print("| clip | shots | version | ΔE2000 | vs gray | warping error vs truth's | s |")
         print("|---|---|---|---|---|---|---|")
-        for name, truth_path in make_clips(args, tmp):
+        refs, prev = {}, None   # each clip's reference photos, the clip before
+        clips = make_clips(args, tmp)
+        if "unrelated" in args.modes:   # the last clip's photos serve the first
+            prev = clips[-1][1].stem
+            truth = decode_all(clips[-1][1])
+            refs[prev] = reference_photos(tmp / f"{prev}-refs", truth, shots_of(clips[-1][1], len(truth)))
+        for name, truth_path in clips:
             stem = truth_path.stem
             gray_path = tmp / f"{stem}-gray.mkv"
             ff("-i", str(truth_path), "-vf", "hue=s=0", "-c:v", "libx264", "-crf", "10", "-pix_fmt", "yuv420p",
                str(gray_path))
             truth, gray = decode_all(truth_path), decode_all(gray_path)
-            cuts = detect_scenes(gray_path)
-            bounds = [0] + cuts + [len(gray)]
-            shots = list(zip(bounds, bounds[1:]))
+            shots = shots_of(gray_path, len(gray))
             versions = {"truth": truth_path, "gray": gray_path}
+            refs[stem] = reference_photos(tmp / f"{stem}-refs", truth, shots)
             seconds = {}
             for mode in args.modes:
                 out = tmp / f"{stem}-{mode}.mkv"
@@ -237,7 +264,9 @@ def main() -> None:
                     encode(frames, out)
                 else:
                     opts = {}
-                    if mode != "auto":
+                    if mode in ("reference", "unrelated"):   # unrelated: the previous clip's photos
+                        opts["references"] = tuple(map(str, refs[stem] if mode == "reference" else refs[prev]))
+                    elif mode != "auto":
                         picks = [a for a, b in shots] + ([b - 1 for a, b in shots] if mode == "ends" else [])
                         opts["keyframes"] = str(write_keyframes(tmp / f"{stem}-{mode}-keys", truth, picks,
                                                                 dots=20 if mode == "dots" else 0))
@@ -250,6 +279,7 @@ def main() -> None:
                 print(f"| {name} | {len(shots)} | {v} | {s['delta_e2000']:.2f} | {s['delta_e2000'] / g:.3f} | "
                       f"{s['warping_error'] / tw:.2f} | {seconds.get(v, 0):.1f} |", flush=True)
                 rows.append({"clip": name, "version": v, **{k: s[k] for k in ("delta_e2000", "warping_error")}})
+            prev = stem
         if args.out:
             (args.out / "guided.json").write_text(json.dumps(rows, indent=1))
 
