@@ -4,8 +4,8 @@
 
 Clips with colour truth: synthetic camera moves over colour photos from DIR (a pan; a pan where
 objects cut from other photos enter and cross; a 24 s shot where six enter), and real colour
-video (every clip given with --clips, shrunk to 640 px wide, first 10 s). Each is turned gray
-and colorized from the truth:
+video (every clip given with --clips, shrunk to 640 px wide, its first --seconds: 10 s). Each is
+turned gray and colorized from the truth:
 - ``first``: the truth's first frame of each shot as an opaque keyframe;
 - ``ends``: its first and last frames;
 - ``dots``: 20 dots of 5 px of the truth's colour on each shot's first frame (a hint image);
@@ -178,8 +178,8 @@ def make_clips(args, tmp: Path) -> list[tuple[str, Path]]:
             clips.append((name, encode(frames, tmp / f"clip{len(clips)}.mkv")))
     for clip in args.clips:
         path = tmp / f"{clip.stem}.mkv"
-        ff("-i", str(clip), "-map", "0:V:0", "-t", "10", "-vf", "scale=640:-2,format=yuv420p", "-c:v", "libx264",
-           "-crf", "10", str(path))
+        ff("-i", str(clip), "-map", "0:V:0", "-t", str(args.seconds), "-vf", "scale=640:-2,format=yuv420p",
+           "-c:v", "libx264", "-crf", "10", str(path))
         clips.append((clip.stem, path))
     return clips
 
@@ -225,6 +225,7 @@ def main() -> None:
                     "friends_by_Aitzol_Berasategi.jpg", "greentock_by_Peter_Nerlich.jpg",
                     "umang_by_Abhishek_Mudgal.jpg", "life_by_Aitzol_Berasategi.jpg"])
     ap.add_argument("--clips", nargs="*", type=Path, default=[])
+    ap.add_argument("--seconds", type=float, default=10, help="the clips' first SECONDS (to fit a run in time)")
     ap.add_argument("--modes", nargs="*", default=["auto", "naive", "first", "ends", "dots", "reference", "unrelated"])
     ap.add_argument("--out", type=Path, help="keep the clips and outputs here (contact sheets)")
     ap.add_argument("--sheet", nargs=2, metavar=("STEM", "JPG"),

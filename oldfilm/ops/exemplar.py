@@ -6,9 +6,11 @@ along the motion; they are taken where the frame and the photo *correspond*. Bot
 the frame at 1/8 of its render size is matched to the most similar positions of every reference
 (cosine similarity of relu3_3 and relu4_3 features) and takes their a*b*. A match is trusted only
 where it is both similar and mutual (the reference position's own best match in the frame lies
-near where it started: a cycle); elsewhere the automatic colorizer speaks. Unrelated photos then
-give few mutual, similar matches, so an object the photo does not show keeps the model's colour
-instead of a copied wrong one (the exemplar methods' most reported failure).
+near where it started: a cycle) and where the matched cells' lightness is the frame cell's own;
+elsewhere the automatic colorizer speaks. Unrelated photos give few such matches, and when the
+trusted part of a frame is small the photos are believed less still (a scattered few are as likely
+a different colour: a sunset sky for a blue one), so an object the photo does not show keeps the
+model's colour instead of a copied wrong one (the exemplar methods' most reported failure).
 """
 from __future__ import annotations
 
@@ -40,14 +42,21 @@ class Reference:
     """``trunk``: a VGG16 (``trunk(rgb, layers)``, as inside vggcolor); ``photos``: RGB uint8
     arrays; ``size``: the long side at which each photo is seen; ``trusted``: the cosine
     similarity of a mutual match at which its colour is fully believed (``doubt`` below it: not
-    at all); ``cycle``: how far, in feature cells, a round trip may land and still be mutual."""
+    at all); ``cycle``: how far, in feature cells, a round trip may land and still be mutual;
+    ``lightness``: the difference of L* between a frame cell and the reference cells it takes its
+    colour from at which trust falls to 1/e (a colour is a colour *at a lightness*: matched in
+    gray features, a dark red patch can answer a bright one, and its a*b* is then no colour the
+    frame's cell can have); ``shown``, ``unshown``: the mean trust over the frame at which the
+    photos are taken to show it (fully believed) or not at all (the model alone)."""
 
     def __init__(self, trunk: torch.nn.Module, photos: list[np.ndarray], *, size: int = 256,
-                 trusted: float = 0.75, doubt: float = 0.55, cycle: float = 1.5, temperature: float = 0.02):
+                 trusted: float = 0.65, doubt: float = 0.45, cycle: float = 3.0, temperature: float = 0.02,
+                 lightness: float = 25.0, shown: float = 0.35, unshown: float = 0.2):
         self.trunk, self.size = trunk, size
         self.trusted, self.doubt, self.cycle, self.temperature = trusted, doubt, cycle, temperature
+        self.lightness, self.shown, self.unshown = lightness, shown, unshown
         self._photos = photos
-        self._bank: tuple[torch.Tensor, torch.Tensor] | None = None   # features (M, C), a*b* (M, 2)
+        self._bank: tuple[torch.Tensor, torch.Tensor] | None = None   # features (M, C), L*a*b* (M, 3)
 
     def _features(self, L: torch.Tensor) -> torch.Tensor:
         """(B, C, h/8, w/8) unit-length features of lightness ``L`` (B, 1, h, w)."""
@@ -63,29 +72,31 @@ class Reference:
         return max(16, round(h * s / 16) * 16), max(16, round(w * s / 16) * 16)
 
     def _build(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        feats, abs_ = [], []
+        feats, labs = [], []
         for photo in self._photos:
             rgb = torch.from_numpy(photo).to(device).permute(2, 0, 1)[None].float() / 255
             rgb = F.interpolate(rgb, size=self._dims(*rgb.shape[-2:]), mode="bilinear", antialias=True,
                                 align_corners=False)
-            f = self._features(gray_lightness(luma(rgb)))
-            ab = F.adaptive_avg_pool2d(rgb_to_lab(rgb)[:, 1:], f.shape[-2:])
+            L = gray_lightness(luma(rgb))
+            f = self._features(L)
+            lab = F.adaptive_avg_pool2d(torch.cat([L, rgb_to_lab(rgb)[:, 1:]], 1), f.shape[-2:])
             feats.append(f.flatten(2)[0].T)
-            abs_.append(ab.flatten(2)[0].T)
-        return torch.cat(feats), torch.cat(abs_)
+            labs.append(lab.flatten(2)[0].T)
+        return torch.cat(feats), torch.cat(labs)
 
     @torch.no_grad()
     def match(self, L: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The references' a*b* (B, 2, h, w) at ``L``'s size (B, 1, h, w) and its trust (B, 1, h, w)."""
         if self._bank is None or self._bank[0].device != L.device:
             self._bank = self._build(L.device)
-        bank, bank_ab = self._bank
+        bank, bank_lab = self._bank
         # the frame at the colorizer's render size (seeing it at the photos' size measured worse:
         # related references 0.77x gray against 0.73x, bench/README.md)
         f = self._features(L)
         B, C, fh, fw = f.shape
-        out_ab, out_conf = [], []
-        for x in f.flatten(2).transpose(1, 2):                        # (N, C) per frame
+        cell_L = F.adaptive_avg_pool2d(L.float(), (fh, fw)).flatten(1)  # (B, N)
+        out_ab, out_conf, out_fit = [], [], []
+        for x, Lx in zip(f.flatten(2).transpose(1, 2), cell_L):       # (N, C) per frame
             sim = x @ bank.T                                           # (N, M)
             best, j = sim.max(1)
             back = sim.argmax(0)[j]                                    # the frame position each match returns to
@@ -93,13 +104,21 @@ class Reference:
             miss = torch.hypot((back % fw - n % fw).float(), (back // fw - n // fw).float())
             mutual = (miss <= self.cycle).float()
             w = torch.softmax((sim - best[:, None]) / self.temperature, 1)
-            ab = w @ bank_ab                                           # (N, 2)
+            lab = w @ bank_lab                                         # (N, 3)
+            ab = lab[:, 1:]
             conf = ((best - self.doubt) / (self.trusted - self.doubt)).clamp(0, 1) * mutual
             out_ab.append(ab.T.reshape(2, fh, fw))
             out_conf.append(conf.reshape(1, fh, fw))
+            out_fit.append(torch.exp(-((lab[:, 0] - Lx) / self.lightness) ** 2).reshape(1, fh, fw))
         ab, conf = torch.stack(out_ab), torch.stack(out_conf)
         # a lone mutual match among doubtful neighbours is more likely luck than correspondence
         conf = F.avg_pool2d(conf, 3, stride=1, padding=1, count_include_pad=False).clamp(max=1) * conf.clamp(max=1) ** 0.5
+        conf = conf * torch.stack(out_fit)
+        # photos that show the frame explain much of it; an unrelated one only scattered cells, and
+        # those are as likely a different colour (a sunset sky for a blue one): below ``shown`` of
+        # the frame's cells trusted on average, the photos are believed less, nowhere below ``unshown``
+        lo, hi = self.unshown, self.shown
+        conf = conf * ((conf.mean((1, 2, 3), keepdim=True) - lo) / (hi - lo)).clamp(0, 1)
         up = lambda t: F.interpolate(t, size=L.shape[-2:], mode="bilinear", align_corners=False)  # noqa: E731
         return up(ab), up(conf)
 
