@@ -165,6 +165,26 @@ def test_a_reference_that_shows_the_frame_gives_its_colours_and_an_unrelated_one
     assert other < 1.1 * alone
 
 
+def test_a_reference_is_trusted_where_it_shows_the_frame_at_the_frame_s_lightness(colour_clip):
+    """The same scene half a second later is trusted over much of the frame; the same photo
+    darkened (shapes that match, but no colour the frame's cells can have at their lightness) and
+    a photo of nothing in the frame are not trusted anywhere."""
+    from oldfilm import weights
+    from oldfilm.ops.color import downsample, gray_lightness, luma
+    from oldfilm.ops.exemplar import Reference
+
+    _, _, _, frames = colour_clip
+    L = gray_lightness(downsample(luma(tensor(frames[:1])), (144, 192)))
+    rng = np.random.default_rng(1)
+    noise = cv2.resize(rng.integers(0, 255, (6, 8, 3), dtype=np.uint8), (160, 120), interpolation=cv2.INTER_CUBIC)
+    trunk = weights.load(weights.default("colorize")).trunk
+    with torch.inference_mode():
+        trust = {name: float(Reference(trunk, [photo]).match(L)[1].mean()) for name, photo in
+                 [("same", frames[12]), ("dark", (frames[12] * 0.35).astype(np.uint8)), ("other", noise)]}
+    assert trust["same"] > 0.3          # measured 0.44
+    assert trust["dark"] < 0.02 and trust["other"] < 0.02   # measured 0 and 0
+
+
 def test_colorize_with_a_reference_runs_and_bad_references_are_one_line(colour_clip, tmp_path):
     truth, gray, _, frames = colour_clip
     photo = tmp_path / "set.png"
