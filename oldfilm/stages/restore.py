@@ -153,6 +153,12 @@ class Restore(Stage):
         gain = float(np.exp(smooth_log_a - log_a))
         return gain, float(smooth_b - gain * b)
 
+    @staticmethod
+    def _moved(frame: _Frame, move) -> tuple[np.ndarray, np.ndarray]:
+        """(picture, luma) of ``frame`` moved by ``move``; a black-and-white frame is its own luma."""
+        img = move(frame.img)
+        return img, img if frame.y is frame.img else move(frame.y)
+
     def _emit(self, t: int) -> np.ndarray:
         cur = self._frames[t]
         gain, offset = self._levels(t)
@@ -163,12 +169,11 @@ class Restore(Stage):
             if j in self._frames and flow is not None and (self.dust or self.denoise):
                 g, o = self._levels(j)
                 full = resize_flow(flow, h, w)
-                sides.append((remap(self._frames[j].img, full) * g + o, remap(self._frames[j].y, full) * g + o))
+                sides.append(self._moved(self._frames[j], lambda x: remap(x, full) * g + o))
                 # the neighbour as it is, moved only as the whole picture moved: where a thing
                 # the flow did not follow is looked for
                 mx, my = np.median(full[::8, ::8].reshape(-1, 2), 0)
-                raw.append((ops.translate(self._frames[j].img, float(mx), float(my)) * g + o,
-                            ops.translate(self._frames[j].y, float(mx), float(my)) * g + o))
+                raw.append(self._moved(self._frames[j], lambda x: ops.translate(x, float(mx), float(my)) * g + o))
         if sides:
             noise = ops.noise_level(y - sides[0][1])
             if self.dust and len(sides) == 2:
