@@ -89,7 +89,7 @@ quality_option = click.option(
     "--quality", type=click.Choice(list(QUALITY)), default=None, is_eager=True,
     expose_value=False, callback=_quality,
     help="A preset of render size, motion (flow quality and size, --net-every) and encoder settings: "
-         "draft (0.5-0.6x the CPU per frame, for a first look), standard, best (finer colour, "
+         "draft (about 0.4x the CPU per frame, for a first look), standard, best (finer colour, "
          "more work). Options you give, or the config file gives, win over it. "
          "Default: standard. Example: oldfilm colorize movie.mp4 --quality draft")
 
