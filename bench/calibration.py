@@ -186,7 +186,7 @@ def designs(args, cal, v3, row) -> None:
             design(f"head from scratch (hidden {hidden}, {steps} steps, wd {wd:g})",
                    lambda recs: fit_head(recs, hidden=hidden, steps=steps, wd=wd, dark=dark), cal, row, dark)
     if args.train_losses:
-        train = torch.load(args.tables / "train.pt")
+        train = torch.load(args.tables / "train.pt", weights_only=True)
         X, T = pixels(train, (15.0, 35.0))
         print(f"training split: {len(train)} pictures, {len(X)} pixels", flush=True)
         for kind in args.train_losses:
@@ -223,7 +223,7 @@ def global_strength(cal, v3, dark=(15.0, 35.0), caution=0.0) -> None:
 
 def experiments(args) -> None:
     torch.set_num_threads(args.threads)
-    load = lambda n: torch.load(args.tables / f"{n}.pt") if (args.tables / f"{n}.pt").exists() else []  # noqa: E731
+    load = lambda n: torch.load(args.tables / f"{n}.pt", weights_only=True) if (args.tables / f"{n}.pt").exists() else []  # noqa: E731
     cal = load("calibration") + load("palapeli")
     report, bikes = load("report"), load("bikes")
     v3 = weights.load("vggcolor-v3").confidence
