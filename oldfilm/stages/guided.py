@@ -18,7 +18,7 @@ import torch
 
 from .. import keyframes as kf
 from ..errors import BadInput
-from ..ops.color import cbcr_to_rgb_delta, downsample, lab_to_rgb, luma, rgb_to_lab, rgb_to_ycbcr
+from ..ops.color import downsample, lab_to_rgb, luma, rgb_to_lab, rgb_to_ycbcr, with_chroma
 from ..ops.flow import DISFlow, to_gray_u8
 from ..ops.propagate import Chroma, Track, guided_upsample, merge, spread
 from . import Frames, Stage
@@ -161,7 +161,7 @@ class GuidedColorize(Stage):
                 continue
             cbcr = it["full"] if it["full"] is not None else guided_upsample(
                 it["fwd"].float().cbcr.to(device), it["y_small"].to(device), y[j:j + 1])
-            out[j:j + 1] = (rgb[j:j + 1] + cbcr_to_rgb_delta(cbcr - rgb_to_ycbcr(rgb[j:j + 1])[:, 1:])).clamp(0, 1)
+            out[j:j + 1] = with_chroma(rgb[j:j + 1], cbcr)
         return Frames(out, source, items[0]["n"])
 
     def auto_device(self) -> torch.device:
