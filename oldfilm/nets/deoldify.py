@@ -48,7 +48,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import nn
 from torch.nn.utils import spectral_norm
 
@@ -171,6 +170,8 @@ class DeOldify(nn.Module):
     """
 
     def __init__(self, *, variant: str = "video", square: bool = True):
+        import torchvision   # imported when a model is built: it takes ~2 s to load
+
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"unknown DeOldify variant {variant!r}: choose one of {', '.join(VARIANTS)}")

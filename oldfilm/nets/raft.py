@@ -18,7 +18,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models.optical_flow import raft_large, raft_small
 
 from ..weights import ModelEntry
 from .public import load_public_state
@@ -32,7 +31,9 @@ class RAFTFlow(nn.Module):
         super().__init__()
         if size not in ("small", "large"):
             raise ValueError(f"RAFT size must be small or large, not {size!r}")
-        self.raft = (raft_small if size == "small" else raft_large)(weights=None, progress=False)
+        from torchvision.models import optical_flow   # imported when built: torchvision takes ~2 s to load
+
+        self.raft = getattr(optical_flow, f"raft_{size}")(weights=None, progress=False)
         self.iters = iters
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

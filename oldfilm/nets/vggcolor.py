@@ -42,8 +42,12 @@ def gamut_bins(step: float = AB_BIN) -> torch.Tensor:
     v = torch.linspace(0, 1, 96)
     rgb = torch.stack(torch.meshgrid(v, v, v, indexing="ij")).reshape(1, 3, -1, 1)
     ab = rgb_to_lab(rgb)[0, 1:, :, 0].T
-    q = torch.unique(torch.floor(ab / step), dim=0)
-    return (q + 0.5) * step
+    q = torch.floor(ab / step).long()
+    # one integer key per bin, ordered as the rows (a, b): unique on it is ~50x faster than on rows
+    span = int(q[:, 1].max() - q[:, 1].min()) + 1
+    key = torch.unique((q[:, 0] - q[:, 0].min()) * span + (q[:, 1] - q[:, 1].min()))
+    q = torch.stack([key // span + q[:, 0].min(), key % span + q[:, 1].min()], 1)
+    return (q.float() + 0.5) * step
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
