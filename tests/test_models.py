@@ -198,3 +198,14 @@ def test_a_model_of_another_task_or_not_installed_is_one_clear_line(tmp_path):
     assert len(r.output.strip().splitlines()) == 1
     with pytest.raises(WeightsError, match="install it with `oldfilm models pull zhang-eccv16`"):
         weights.load("zhang-eccv16", models_dir=tmp_path)
+
+
+def test_the_default_colorizer_loads_without_torchvision():
+    """torchvision takes ~2 s to import; only the models built on it (RAFT, DeOldify) may load it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from oldfilm import recipes, weights; weights.REGISTRY; recipes.colorize(); "
+            "print('torchvision' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
