@@ -3,8 +3,12 @@
 A streaming hard-cut detector on the decoded frames (no look-ahead, so it runs inside the
 pipeline as frames arrive): each frame is reduced to a 64-pixel-wide gray thumbnail, and a cut is
 declared where the mean absolute difference to the previous thumbnail is both large in itself
-(``threshold``, in [0, 1]) and several times (``ratio``) the recent average, so fast pans and
-flicker do not count. Temporal stages reset at cuts, so no colour bleeds from one shot into the next.
+(``threshold``, in [0, 1]) and several times (``ratio``) the recent average, so fast pans do not
+count, and where the picture's structure has changed too: the thumbnails' correlation (which a
+gain and an offset do not move) is under ``1 - change``, so an old print's exposure flicker, a
+light switched on or a fade is not a cut (within a shot 1 - correlation stays under ~0.2 even
+with fast motion; at a cut it is ~1). Temporal stages reset at cuts, so no colour bleeds from one
+shot into the next.
 """
 from __future__ import annotations
 
@@ -18,9 +22,16 @@ import torch
 from .ops.color import luma
 
 
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two images (0 where one is flat)."""
+    a, b = a - a.mean(), b - b.mean()
+    return float((a * b).sum() / max(float(np.sqrt((a * a).sum() * (b * b).sum())), 1e-6))
+
+
 class SceneDetector:
-    def __init__(self, threshold: float = 0.12, ratio: float = 2.5, min_scene: int = 6, window: int = 8):
-        self.threshold, self.ratio, self.min_scene = threshold, ratio, min_scene
+    def __init__(self, threshold: float = 0.12, ratio: float = 2.5, min_scene: int = 6, window: int = 8,
+                 change: float = 0.4):
+        self.threshold, self.ratio, self.min_scene, self.change = threshold, ratio, min_scene, change
         self._recent: deque = deque(maxlen=window)
         self._prev = None
         self._last_cut = 0
@@ -41,7 +52,8 @@ class SceneDetector:
                 recent = (sum(self._recent) / len(self._recent)) if self._recent else 0.0
                 index = start + i
                 if (score > self.threshold and score > self.ratio * recent
-                        and index - self._last_cut >= self.min_scene):
+                        and index - self._last_cut >= self.min_scene
+                        and 1 - _correlation(thumb, self._prev) > self.change):
                     cuts.append(index)
                     self._last_cut = index
                     self._recent.clear()

@@ -1,3 +1,5 @@
+import cv2
+import numpy as np
 import pytest
 
 from conftest import ff
@@ -25,3 +27,17 @@ def test_cuts_found_where_shots_change(shots):
 
 def test_no_cuts_in_one_moving_shot(clips):
     assert detect_scenes(clips["gray"]) == []
+
+
+def test_exposure_flicker_is_not_a_cut_and_a_cut_still_is():
+    # an old print's exposure jumps (two frames much darker than their neighbours) over a slow pan,
+    # then a different picture: one cut, at the new picture
+    from oldfilm.scenes import SceneDetector
+    rng = np.random.default_rng(0)
+    a, b = (cv2.resize(rng.random((12, 16)).astype(np.float32), (320, 240), interpolation=cv2.INTER_CUBIC)
+            for _ in range(2))
+    gains = np.ones(30)
+    gains[[7, 13]] = 0.5
+    frames = [np.roll(a if i < 20 else b, 2 * i, 1) * g for i, g in enumerate(gains)]
+    u8 = np.repeat(np.clip(np.stack(frames) * 200 + 20, 0, 255).astype(np.uint8)[..., None], 3, -1)
+    assert SceneDetector()(u8, 0) == [20]
