@@ -69,36 +69,46 @@ def _box(integral: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> float:
     return float(integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0])
 
 
-def _moved(patch: np.ndarray, mask: np.ndarray, cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, x: int, y: int,
-           reach: int, size: tuple[int, int], noise: float) -> bool:
+def _track(patch: np.ndarray, mask: np.ndarray, cur: np.ndarray, other: np.ndarray, step: int, x: int, y: int,
+           reach: int, pad: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each steady motion d (|d| <= ``reach``, both axes; arrays indexed [dy + reach, dx + reach]):
+    how far the spot ``mask`` of ``patch`` is from ``other`` (a frame ``step`` frames away) at
+    ``step * d``, and how much ``cur`` and ``other`` differ there (the frames padded by ``pad``)."""
+    h, w = patch.shape
+    k, r = abs(step), abs(step) * reach
+    region = slice(y + pad - r, y + pad + h + r), slice(x + pad - r, x + pad + w + r)
+    found = cv2.matchTemplate(other[region], patch, cv2.TM_SQDIFF, mask=mask)[::k, ::k]
+    changed = cv2.matchTemplate((cur[region] - other[region]) ** 2, mask, cv2.TM_CCORR)[::k, ::k]
+    return (found[::-1, ::-1], changed[::-1, ::-1]) if step < 0 else (found, changed)
+
+
+def _moved(patch: np.ndarray, mask: np.ndarray, cur: np.ndarray, sides: list[np.ndarray], steps: tuple[int, int],
+           x: int, y: int, reach: int, size: tuple[int, int], noise: float) -> bool:
     """Whether the spot ``mask`` of ``patch`` (cut from the current frame at x, y) is a thing
-    moving at a steady speed too fast for the flow: found again in the previous frame at some -d
-    and in the next at +d (|d| <= ``reach``; frames aligned on the picture's global motion and
-    padded by ``reach``), matching there far better than in place, at places the current frame
-    has since left (prev) or not yet reached (next), or on one side only where the other side's
-    place lies outside the frame (a thing entering or leaving). Dirt has no such counterparts: a
-    chance match in the texture around it is a place that did not change."""
+    moving at a steady speed too fast for the flow: found again in the two other frames (``steps``
+    frames away: -1 and 1, or 1 and 2 or -1 and -2 at a shot's ends) at ``step * d`` (|d| <=
+    ``reach``; frames aligned on the picture's global motion and padded by ``reach`` times the
+    largest step), matching there far better than in place, at places the current frame has since
+    left or not yet reached, or in one frame only where the other's place lies outside the frame
+    (a thing entering or leaving). Dirt has no such counterparts: a chance match in the texture
+    around it is a place that did not change."""
     h, w = patch.shape
     H, W = size
-    region = slice(y, y + h + 2 * reach), slice(x, x + w + 2 * reach)
-    here = cur[region]
-    before = cv2.matchTemplate(prev[region], patch, cv2.TM_SQDIFF, mask=mask)[::-1, ::-1]
-    after = cv2.matchTemplate(nxt[region], patch, cv2.TM_SQDIFF, mask=mask)
-    left = cv2.matchTemplate((here - prev[region]) ** 2, mask, cv2.TM_CCORR)[::-1, ::-1]
-    coming = cv2.matchTemplate((here - nxt[region]) ** 2, mask, cv2.TM_CCORR)
-    in_place = 0.5 * float(before[reach, reach] + after[reach, reach])
+    pad = max(map(abs, steps)) * reach
+    (a, a_changed), (b, b_changed) = (_track(patch, mask, cur, f, s, x, y, reach, pad) for f, s in zip(sides, steps))
+    in_place = 0.5 * float(a[reach, reach] + b[reach, reach])
     d = np.arange(-reach, reach + 1)
     cy, cx = y + h / 2, x + w / 2
 
-    def off(sign: int) -> np.ndarray:
-        return (((cx + sign * d) < 0) | ((cx + sign * d) >= W))[None] | (((cy + sign * d) < 0) | ((cy + sign * d) >= H))[:, None]
+    def off(step: int) -> np.ndarray:
+        return (((cx + step * d) < 0) | ((cx + step * d) >= W))[None] | (((cy + step * d) < 0) | ((cy + step * d) >= H))[:, None]
 
     grain = float(mask.sum()) * noise ** 2    # what grain alone makes two aligned frames differ by
     match, changed = max(0.35 * in_place, 2 * grain), max(0.05 * in_place, 3 * grain)
-    found_before = (before < match) & (left > changed) & ~off(-1)
-    found_after = (after < match) & (coming > changed) & ~off(1)
-    both = found_before & found_after & (before + after < max(0.5 * in_place, 3 * grain))
-    one = (found_before & off(1) & (before < 0.25 * in_place)) | (found_after & off(-1) & (after < 0.25 * in_place))
+    found_a = (a < match) & (a_changed > changed) & ~off(steps[0])
+    found_b = (b < match) & (b_changed > changed) & ~off(steps[1])
+    both = found_a & found_b & (a + b < max(0.5 * in_place, 3 * grain))
+    one = (found_a & off(steps[1]) & (a < 0.25 * in_place)) | (found_b & off(steps[0]) & (b < 0.25 * in_place))
     return bool(both.any() or one.any())
 
 
@@ -121,7 +131,8 @@ def _spikes(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, threshold: float
 
 
 def dust_mask(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, raw: tuple[np.ndarray, np.ndarray], *,
-              threshold: float = 0.06, reach: int = 32, max_spots: int = 300) -> tuple[np.ndarray, np.ndarray] | None:
+              steps: tuple[int, int] = (-1, 1), threshold: float = 0.06, reach: int = 32,
+              max_spots: int = 300) -> tuple[np.ndarray, np.ndarray] | None:
     """Where ``cur`` (luma, H x W) holds dirt of this frame alone: two soft masks in [0, 1]
     (specks to fill from the motion-compensated neighbours, and from the neighbours as they
     are), or None.
@@ -134,15 +145,18 @@ def dust_mask(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, raw: tuple[np.
     its distortion, the raw ones do not). Kept as picture, not dirt: spots where the neighbours
     do not match the frame around the spot either (the motion failed there), large spots, and
     spots found again on both sides along a steady motion of up to ``reach`` pixels (an object
-    moving faster than the flow followed: the classic failure of dust removal), see :func:`_moved`."""
+    moving faster than the flow followed: the classic failure of dust removal), see :func:`_moved`.
+    ``steps``: how many frames away ``prev`` and ``nxt`` are: the frames on either side, or at
+    the first or last frame of a shot the next two (1, 2) or the previous two (-1, -2)."""
     blur = lambda x: cv2.GaussianBlur(x.astype(np.float32), (0, 0), 1.0)  # noqa: E731
     cur, prev, nxt = blur(cur), blur(prev), blur(nxt)
     raw = [blur(r) for r in raw]
     noise = noise_level(cur - prev)
     threshold = max(threshold, 4 * noise)
     H, W = cur.shape
-    pad = lambda r: cv2.copyMakeBorder(r, reach, reach, reach, reach, cv2.BORDER_REFLECT101)  # noqa: E731
-    padded = [pad(cur)] + [pad(r) for r in raw]
+    p = max(map(abs, steps)) * reach
+    pad = lambda r: cv2.copyMakeBorder(r, p, p, p, p, cv2.BORDER_REFLECT101)  # noqa: E731
+    padded, sides = pad(cur), [pad(r) for r in raw]
     largest = max(256, H * W // 300)
     taken = np.zeros((H, W), bool)
     masks = []
@@ -162,7 +176,8 @@ def dust_mask(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, raw: tuple[np.
                 continue
             px, py = max(0, x - 1), max(0, y - 1)
             spot = cv2.dilate((labels[py:y + h + 1, px:x + w + 1] == k).astype(np.float32), np.ones((3, 3), np.uint8))
-            keep[k] = not _moved(cur[py:y + h + 1, px:x + w + 1], spot, *padded, px, py, reach, (H, W), noise)
+            keep[k] = not _moved(cur[py:y + h + 1, px:x + w + 1], spot, padded, sides, steps, px, py, reach, (H, W),
+                                 noise)
         hit = keep[labels]
         taken |= cv2.dilate(hit.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
         mask = cv2.dilate(hit.astype(np.float32), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))

@@ -159,31 +159,45 @@ class Restore(Stage):
         img = move(frame.img)
         return img, img if frame.y is frame.img else move(frame.y)
 
+    def _neighbours(self, t: int) -> list[tuple[int, np.ndarray]]:
+        """(step, flow at the working size) of the frames of the shot frame t is compared with: the
+        frames before and after it, or at the shot's first or last frame the next two or the
+        previous two (the flow to the second chained through the first)."""
+        cur = self._frames[t]
+        near = [(s, f) for s, f in ((-1, cur.to_prev), (1, cur.to_next)) if f is not None and t + s in self._frames]
+        if self.dust and len(near) == 1 and t + 2 * near[0][0] in self._frames:
+            s, f = near[0]
+            on = self._frames[t + s].to_prev if s < 0 else self._frames[t + s].to_next
+            near.append((2 * s, f + remap(on, f)))
+        return near
+
     def _emit(self, t: int) -> np.ndarray:
         cur = self._frames[t]
         gain, offset = self._levels(t)
         img, y = cur.img * gain + offset, cur.y * gain + offset
         h, w = y.shape
-        sides, raw = [], []
-        for j, flow in ((t - 1, cur.to_prev), (t + 1, cur.to_next)):
-            if j in self._frames and flow is not None and (self.dust or self.denoise):
-                g, o = self._levels(j)
-                full = resize_flow(flow, h, w)
-                sides.append(self._moved(self._frames[j], lambda x: remap(x, full) * g + o))
-                # the neighbour as it is, moved only as the whole picture moved: where a thing
-                # the flow did not follow is looked for
-                mx, my = np.median(full[::8, ::8].reshape(-1, 2), 0)
-                raw.append(self._moved(self._frames[j], lambda x: ops.translate(x, float(mx), float(my)) * g + o))
+        steps, sides, raw = [], [], []
+        for step, flow in self._neighbours(t) if (self.dust or self.denoise) else ():
+            g, o = self._levels(t + step)
+            full = resize_flow(flow, h, w)
+            other = self._frames[t + step]
+            steps.append(step)
+            sides.append(self._moved(other, lambda x: remap(x, full) * g + o))
+            # the neighbour as it is, moved only as the whole picture moved: where a thing
+            # the flow did not follow is looked for
+            mx, my = np.median(full[::8, ::8].reshape(-1, 2), 0)
+            raw.append(self._moved(other, lambda x: ops.translate(x, float(mx), float(my)) * g + o))
         if sides:
             noise = ops.noise_level(y - sides[0][1])
             if self.dust and len(sides) == 2:
-                masks = ops.dust_mask(y, sides[0][1], sides[1][1], [r[1] for r in raw],
+                masks = ops.dust_mask(y, sides[0][1], sides[1][1], [r[1] for r in raw], steps=tuple(steps),
                                       reach=max(4, round(0.07 * max(h, w))))
                 if masks is not None:
                     for mask, (before, after) in zip(masks, (sides, raw)):   # compensated, then as they are
                         fill = 0.5 * (before[0] + after[0])
                         img = img + (mask[..., None] if img.ndim == 3 else mask) * (fill - img)
                     y = _luma(img)
+            sides = [side for side, step in zip(sides, steps) if abs(step) == 1]   # the grain is averaged with these
             if self.denoise:
                 img = ops.temporal_denoise(img, y, sides, noise, self.denoise)
         if self.deshake and self._count > 1:
@@ -192,7 +206,7 @@ class Restore(Stage):
             smooth = self._smooth(self._path, t, self.radius, 2)
             dx, dy = np.array(self._path[t]) - smooth
             img = ops.translate(img, float(dx), float(dy))
-        self._frames.pop(t - 1, None)   # no frame still to go needs it
+        self._frames.pop(t - 2, None)   # no frame still to go needs it
         return np.clip(img, 0, 1)
 
     def _out(self, imgs: list[np.ndarray]) -> Frames | None:
