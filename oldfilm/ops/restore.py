@@ -159,6 +159,7 @@ def dust_mask(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, raw: tuple[np.
     padded, sides = pad(cur), [pad(r) for r in raw]
     largest = max(256, H * W // 300)
     taken = np.zeros((H, W), bool)
+    moving = np.zeros((H, W), bool)   # spots found to be things in motion: not tested again
     masks = []
     for before, after in ((prev, nxt), raw):
         labels, stats, seeded, sum_err, sum_out = _spikes(cur, before, after, threshold, noise)
@@ -167,7 +168,8 @@ def dust_mask(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, raw: tuple[np.
         for k in ks[np.argsort(-stats[ks, 4])][:max_spots]:
             x, y, w, h, area = stats[k]
             own = labels[y:y + h, x:x + w] == k
-            if area > largest or max(w, h) > max(H, W) // 8 or taken[y:y + h, x:x + w][own].any():
+            if (area > largest or max(w, h) > max(H, W) // 8 or taken[y:y + h, x:x + w][own].any()
+                    or moving[y:y + h, x:x + w][own].any()):
                 continue
             m = max(w, h) + 4
             x0, y0, x1, y1 = max(0, x - m), max(0, y - m), min(W, x + w + m), min(H, y + h + m)
@@ -176,8 +178,10 @@ def dust_mask(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, raw: tuple[np.
                 continue
             px, py = max(0, x - 1), max(0, y - 1)
             spot = cv2.dilate((labels[py:y + h + 1, px:x + w + 1] == k).astype(np.float32), np.ones((3, 3), np.uint8))
-            keep[k] = not _moved(cur[py:y + h + 1, px:x + w + 1], spot, padded, sides, steps, px, py, reach, (H, W),
-                                 noise)
+            if _moved(cur[py:y + h + 1, px:x + w + 1], spot, padded, sides, steps, px, py, reach, (H, W), noise):
+                moving[y:y + h, x:x + w] |= own
+            else:
+                keep[k] = True
         hit = keep[labels]
         taken |= cv2.dilate(hit.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
         mask = cv2.dilate(hit.astype(np.float32), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
