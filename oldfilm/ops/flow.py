@@ -118,6 +118,13 @@ def flow_trust(bw: torch.Tensor, fw: torch.Tensor, gray: torch.Tensor, gray_prev
     return non_occlusion(bw, fw) * agree
 
 
+def pair_trust(ab: np.ndarray, ba: np.ndarray, a: np.ndarray, b: np.ndarray, sigma: float) -> torch.Tensor:
+    """:func:`flow_trust` (1, 1, H, W) on the CPU of gray frame ``b`` brought onto gray frame ``a``
+    (uint8), from the flows ``ab`` (a -> b) and ``ba`` as (H, W, 2) arrays."""
+    return flow_trust(flow_tensor(ab, "cpu"), flow_tensor(ba, "cpu"), gray_tensor(a, "cpu"),
+                      gray_tensor(b, "cpu"), sigma)
+
+
 def gray_tensor(gray: np.ndarray, device) -> torch.Tensor:
     """(H, W) uint8 -> (1, 1, H, W) float in [0, 1]."""
     return torch.from_numpy(gray).to(device, torch.float32)[None, None] / 255
@@ -129,8 +136,11 @@ class DISFlow:
     PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
                "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
 
-    def __init__(self, preset: str = "fast", memory: int = 32):
+    def __init__(self, preset: str = "fast", memory: int = 32, trust_sigma: float | None = None):
         self._preset = self.PRESETS[preset]
+        # with ``trust_sigma``, each pair's :func:`flow_trust` is computed on the worker threads
+        # too, after its flows (:meth:`trust`): it depends on the two frames only
+        self.trust_sigma = trust_sigma
         self._local = threading.local()   # one DIS object per thread: calc is not reentrant
         self._pool: ThreadPoolExecutor | None = None
         # the pairs' flows (futures), by content: stages sharing this object (colorize carrying
@@ -168,10 +178,19 @@ class DISFlow:
             return key
         if self._pool is None:
             self._pool = ThreadPoolExecutor(2, thread_name_prefix="dis")
-        self._memo[key] = (self._pool.submit(self._calc, a, b, h, w), self._pool.submit(self._calc, b, a, h, w))
+        ab, ba = self._pool.submit(self._calc, a, b, h, w), self._pool.submit(self._calc, b, a, h, w)
+        # the trust task waits on the two flows, submitted before it: a worker that takes it finds
+        # them running or done (the pool's queue is first in, first out), so it cannot deadlock
+        trust = (self._pool.submit(self._trust, ab, ba, a[:h, :w], b[:h, :w], self.trust_sigma)
+                 if self.trust_sigma is not None else None)
+        self._memo[key] = (ab, ba, trust)
         while len(self._memo) > self._memory:
             self._memo.popitem(last=False)
         return key
+
+    @staticmethod
+    def _trust(ab, ba, a: np.ndarray, b: np.ndarray, sigma: float) -> torch.Tensor:
+        return pair_trust(ab.result(), ba.result(), a, b, sigma)
 
     def prefetch(self, pairs) -> None:
         """Start computing the flows of ``pairs`` ((a, b) gray frames) now; :meth:`both` returns
@@ -182,8 +201,17 @@ class DISFlow:
     def both(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The flows a -> b and b -> a."""
         key = self._start(a, b)
-        ab, ba = self._memo[key] if key in self._memo else self._memo[key[::-1]][::-1]
+        ab, ba, _ = self._memo[key] if key in self._memo else self._memo[key[::-1]][1::-1] + (None,)
         return ab.result(), ba.result()
+
+    def trust(self, a: np.ndarray, b: np.ndarray, sigma: float) -> torch.Tensor:
+        """:func:`flow_trust` of frame ``b`` brought onto frame ``a`` (1, 1, H, W) on the CPU; from
+        the worker threads when this object computes it with this ``sigma``."""
+        key = self._start(a, b)
+        task = self._memo[key][2] if key in self._memo else None
+        if task is not None and sigma == self.trust_sigma:
+            return task.result()
+        return pair_trust(*self.both(a, b), a, b, sigma)
 
 
 class ModelFlow(torch.nn.Module):
@@ -200,6 +228,10 @@ class ModelFlow(torch.nn.Module):
 
     def prefetch(self, pairs) -> None:
         """DISFlow's interface; a network's flow is computed when asked, on its device."""
+
+    def trust(self, a: np.ndarray, b: np.ndarray, sigma: float) -> torch.Tensor:
+        """DISFlow's interface: :func:`flow_trust` of frame ``b`` brought onto frame ``a``."""
+        return pair_trust(*self.both(a, b), a, b, sigma)
 
     @torch.inference_mode()
     def both(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

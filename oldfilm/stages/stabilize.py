@@ -24,8 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..ops.color import cbcr_to_rgb_delta, downsample, luma, rgb_to_ycbcr, ycbcr_to_rgb
-from ..ops.flow import (DISFlow, ModelFlow, flow_tensor, flow_trust, gray_tensor, small_grays, warp,
-                        work_dims)
+from ..ops.flow import DISFlow, ModelFlow, flow_tensor, small_grays, warp, work_dims
 from .. import weights
 from ..errors import BadInput
 from . import Frames, Stage
@@ -62,7 +61,7 @@ class Stabilize(Stage):
         self.mode, self.strength, self.work_size, self.sigma, self.eps = mode, strength, work_size, sigma, eps
         self.flow_name, self.models_dir = flow, models_dir
         if flow in ("auto", "dis"):
-            self.flow = DISFlow(preset)
+            self.flow = DISFlow(preset, trust_sigma=sigma)   # the trust on its worker threads
         else:
             flows = ["auto", "dis"] + [n for n, e in weights.REGISTRY.items() if e.task == "flow"]
             if flow not in flows:
@@ -122,9 +121,8 @@ class Stabilize(Stage):
             if self._prev_gray is None:
                 out = cur
             else:
-                bw, fw = (flow_tensor(f, device) for f in self.flow.both(gray, self._prev_gray))  # t -> t-1, t-1 -> t
-                weight = flow_trust(bw, fw, gray_tensor(gray, device), gray_tensor(self._prev_gray, device),
-                                    self.sigma)
+                bw = flow_tensor(self.flow.both(gray, self._prev_gray)[0], device)   # t -> t-1
+                weight = self.flow.trust(gray, self._prev_gray, self.sigma).to(device)
                 prev = warp(self._prev_out, bw)
                 # the current frame moves a fraction `strength` of the way to the history: everywhere by
                 # a global per-channel affine change (exposure, balance), and where the motion is
