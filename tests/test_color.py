@@ -96,3 +96,24 @@ def test_a_new_chroma_keeps_the_luma_and_is_composed_once_in_the_writers_layout(
     assert (joined.rgb - out).abs().max() < 1e-6 and joined.chroma is None
     assert (frames.chroma_at((6, 8)) - torch.nn.functional.interpolate(
         cbcr, size=(6, 8), mode="bilinear", antialias=True, align_corners=False)).abs().max() < 1e-6
+
+
+def test_frames_share_their_small_grays_and_join_a_source_picture_once():
+    from oldfilm.ops.flow import small_grays
+    from oldfilm.stages import Frames
+
+    base = torch.rand(4, 3, 48, 64)
+    frames = Frames(base, base, 0)
+    grays = frames.grays(32)
+    assert all(np.array_equal(a, b) for a, b in zip(grays, small_grays(base, 32)))
+    # made once: the stages after see the same arrays, through new pictures, slices and joins
+    later = frames.with_chroma(torch.zeros(4, 2, 12, 16))
+    assert later.grays(32) is grays
+    joined = Frames.cat([later[0:1], later[1:4]])
+    assert all(a is b for a, b in zip(joined.grays(32), grays))
+    # the first stage's picture is the source itself: joined once, still the same tensor
+    assert joined._rgb is joined.source and torch.equal(joined.source, base)
+    # another picture is joined on its own
+    other = Frames.cat([Frames(base[:2] * 0.5, base[:2], 0, torch.zeros(2, 2, 12, 16)),
+                        Frames(base[2:] * 0.5, base[2:], 2, torch.zeros(2, 2, 12, 16))])
+    assert other._rgb is not other.source and torch.equal(other._rgb, base * 0.5)

@@ -5,6 +5,7 @@ import numpy as np
 import torch
 
 from ..ops.color import downsample, rgb_to_ycbcr, to_uint8, with_chroma, with_chroma_u8
+from ..ops.flow import small_grays
 
 
 class Frames:
@@ -19,12 +20,17 @@ class Frames:
     then the luma of the ``rgb`` given with this chroma upsampled to it. Stages that work on
     chroma (colorize, then stabilize) hand it on at their own small size, and the full-resolution
     picture is composed once, when a stage or the writer first reads :attr:`rgb`.
+
+    :meth:`grays`: the source's small gray frames for optical flow, made once per batch and shared
+    by the stages that ask for the same size (colorize carrying colour, then the stabilizer).
     """
 
-    __slots__ = ("_rgb", "source", "index", "chroma")
+    __slots__ = ("_rgb", "source", "index", "chroma", "_grays")
 
-    def __init__(self, rgb: torch.Tensor, source: torch.Tensor, index: int = 0, chroma: torch.Tensor | None = None):
+    def __init__(self, rgb: torch.Tensor, source: torch.Tensor, index: int = 0, chroma: torch.Tensor | None = None,
+                 grays: dict | None = None):
         self._rgb, self.source, self.index, self.chroma = rgb, source, index, chroma
+        self._grays = grays if grays is not None else {}   # size -> list of (h, w) uint8, one per frame
 
     @property
     def rgb(self) -> torch.Tensor:
@@ -37,15 +43,23 @@ class Frames:
 
     def __getitem__(self, index: slice) -> "Frames":
         chroma = None if self.chroma is None else self.chroma[index]
-        return Frames(self._rgb[index], self.source[index], self.index + index.indices(len(self))[0], chroma)
+        source = self.source[index]
+        return Frames(source if self._rgb is self.source else self._rgb[index], source,
+                      self.index + index.indices(len(self))[0], chroma, {k: v[index] for k, v in self._grays.items()})
 
     def with_rgb(self, rgb: torch.Tensor) -> "Frames":
         """The same frames with a new picture (what a stage returns)."""
-        return Frames(rgb, self.source, self.index)
+        return Frames(rgb, self.source, self.index, grays=self._grays)
 
     def with_chroma(self, cbcr: torch.Tensor) -> "Frames":
         """The same frames with the picture's luma kept and its chroma replaced by ``cbcr``."""
-        return Frames(self._rgb, self.source, self.index, cbcr)
+        return Frames(self._rgb, self.source, self.index, cbcr, self._grays)
+
+    def grays(self, size: int) -> list[np.ndarray]:
+        """The source frames as gray uint8 at long side ``size`` (:func:`~oldfilm.ops.flow.small_grays`)."""
+        if size not in self._grays:
+            self._grays[size] = small_grays(self.source, size)
+        return self._grays[size]
 
     def to_uint8(self) -> np.ndarray:
         """The picture as (B, H, W, 3) uint8 on the CPU, rounded: what the writer takes."""
@@ -62,11 +76,13 @@ class Frames:
     @staticmethod
     def cat(parts: list["Frames"]) -> "Frames":
         source = torch.cat([p.source for p in parts])
+        grays = {k: [g for p in parts for g in p._grays[k]] for k in set.intersection(*(set(p._grays) for p in parts))}
         sizes = {None if p.chroma is None else tuple(p.chroma.shape[-2:]) for p in parts}
         if len(sizes) == 1 and None not in sizes:   # all pending at one size: still pending
-            return Frames(torch.cat([p._rgb for p in parts]), source, parts[0].index,
-                          torch.cat([p.chroma for p in parts]))
-        return Frames(torch.cat([p.rgb for p in parts]), source, parts[0].index)
+            # a picture that is still the source itself (the first stage's) is joined once, not twice
+            rgb = source if all(p._rgb is p.source for p in parts) else torch.cat([p._rgb for p in parts])
+            return Frames(rgb, source, parts[0].index, torch.cat([p.chroma for p in parts]), grays)
+        return Frames(torch.cat([p.rgb for p in parts]), source, parts[0].index, grays=grays)
 
 
 class Stage:

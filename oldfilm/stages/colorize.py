@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from .. import weights
 from ..errors import BadInput
 from ..ops.color import downsample, gray_lightness, lab_to_rgb, luma, rgb_to_ycbcr, with_chroma
-from ..ops.flow import DISFlow, flow_tensor, gray_tensor, small_grays, warp
+from ..ops.flow import DISFlow, flow_tensor, gray_tensor, warp
 from ..ops.propagate import Chroma, merge
 from . import Frames, Stage
 
@@ -99,7 +99,7 @@ class Colorize(Stage):
                 return frames
         if self.net_every == 1:
             return frames.with_chroma(self.chroma(frames.rgb))
-        grays = small_grays(frames.source, self.carry_size)
+        grays = frames.grays(self.carry_size)
         if self._last is not None:   # the batch's flows on worker threads, while the network runs
             self.flow.prefetch(zip(grays, [self._last[0]] + grays[:-1]))
         else:

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..ops.color import cbcr_to_rgb_delta, downsample, luma, rgb_to_ycbcr, ycbcr_to_rgb
-from ..ops.flow import DISFlow, ModelFlow, flow_tensor, small_grays, warp, work_dims
+from ..ops.flow import DISFlow, ModelFlow, flow_tensor, warp, work_dims
 from .. import weights
 from ..errors import BadInput
 from . import Frames, Stage
@@ -108,7 +108,7 @@ class Stabilize(Stage):
             return frames.with_rgb(self._learned(frames.rgb.float(), frames.source.float()))
         h, w = frames.source.shape[-2:]
         dims = work_dims(h, w, self.work_size)
-        grays = small_grays(frames.source, self.work_size)
+        grays = frames.grays(self.work_size)
         # the batch's flows on worker threads, while this thread works
         self.flow.prefetch(zip(grays, [self._prev_gray] + grays[:-1]) if self._prev_gray is not None
                            else zip(grays[1:], grays[:-1]))
