@@ -72,6 +72,24 @@ def test_chroma_mode_keeps_luma_and_steadies_colour():
     assert spread(out) < 0.5 * spread(frames)
 
 
+def test_pending_chroma_of_another_size_is_steadied_as_the_composed_picture():
+    """A colorizer's chroma still pending at its own size (smaller than the stabilizer's): the
+    correction is made there and gives the picture the composed path gives, and steadies it."""
+    from oldfilm.ops.color import with_chroma
+
+    torch.manual_seed(1)
+    gray = (0.3 + 0.4 * torch.rand(1, 1, 48, 64)).expand(12, 3, -1, -1).contiguous()   # no colour clipped
+    cbcr = torch.tensor([0.06, -0.05]).view(1, 2, 1, 1) * (1 + 0.3 * torch.randn(12, 1, 1, 1))
+    cbcr = cbcr.expand(-1, -1, 12, 16).contiguous()   # a quarter of the picture's size
+    pending = Stabilize(mode="chroma").process(Frames(gray, gray).with_chroma(cbcr))
+    assert pending.chroma is not None and pending.chroma.shape[-2:] == (12, 16)   # still pending, at its size
+    composed = Stabilize(mode="chroma").process(Frames(with_chroma(gray, cbcr), gray)).rgb
+    out = pending.rgb
+    assert (out - composed).abs().max() < 2e-3
+    spread = lambda x: (x - x.mean(0)).abs().mean()  # noqa: E731
+    assert spread(out) < 0.5 * spread(with_chroma(gray, cbcr))
+
+
 def test_scene_reset_forgets_the_last_shot():
     stab = Stabilize(mode="rgb")
     red = torch.zeros(4, 3, 32, 32)
