@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ..errors import WeightsError
+from .fused import conv_relu
 
 CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]
 CAFFE_MEAN_BGR = (104.00699, 116.66877, 122.67892)
@@ -75,8 +76,12 @@ class VGG16(nn.Module):
         if len(ends) != len(layers):
             raise ValueError(f"unknown or repeated VGG16 layers {layers}; choose from relu1_1 .. relu5_3")
         x, found = self.preprocess(rgb), {}
-        for i, mod in enumerate(self.features[:max(ends) + 1]):
-            x = mod(x)
+        mods = self.features[:max(ends) + 1]
+        for i, mod in enumerate(mods):
+            if isinstance(mod, nn.Conv2d):
+                x = conv_relu(mod, x)          # with the ReLU after it (one oneDNN call at inference)
+            elif not isinstance(mod, nn.ReLU):
+                x = mod(x)
             if i in ends:
                 found[ends[i]] = x
         return [found[name] for name in layers]

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..weights import ModelEntry
+from .fused import block
 from .transforms import Lightness
 from .vgg16 import VGG16
 
@@ -52,6 +53,12 @@ def gamut_bins(step: float = AB_BIN) -> torch.Tensor:
 
 def _block(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+def _blocks(seq: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    for b in seq:
+        x = block(b, x)   # conv + BatchNorm + ReLU, one oneDNN call at inference
+    return x
 
 
 class VGGColor(nn.Module):
@@ -104,8 +111,8 @@ class VGGColor(nn.Module):
         f3, f4, f5 = self.trunk(rgb, ("relu3_3", "relu4_3", "relu5_3"))
         up = lambda x, like: F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)  # noqa: E731
         x = self.lat5(f5) + self.glob(f5.mean((2, 3)))[:, :, None, None]
-        x = self.dec4(self.lat4(f4) + up(x, f4))
-        return self.dec3(self.lat3(f3) + up(self.up3(x), f3))
+        x = _blocks(self.dec4, self.lat4(f4) + up(x, f4))
+        return _blocks(self.dec3, self.lat3(f3) + up(self.up3(x), f3))
 
     def decode(self, logits: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
         """Annealed mean a*b* (B, 2, h, w) of the logits (the regression variant: 110 tanh)."""
@@ -117,13 +124,18 @@ class VGGColor(nn.Module):
     def expected_error(self, logits: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
         """(B, K, h, w): for each chroma scale s in SCALES, the expected CIEDE2000 of the colour
         s * ab under the model's own colour distribution (softened by ``calibration``)."""
-        table = _de2000_table(self.centres, logits.device)
-        p = torch.softmax(logits.float() / self.calibration, 1)                         # (B, Q, h, w)
-        n = table.shape[0]
+        table = _de2000_table(self.centres, logits.device)                              # (n, n, Q)
+        n, q = table.shape[0], table.shape[-1]
+        p = torch.softmax(logits.float() / self.calibration, 1).permute(0, 2, 3, 1)     # (B, h, w, Q)
         cand = SCALES.to(ab.device).view(1, -1, 1, 1, 1) * ab[:, None]                  # (B, K, 2, h, w)
         idx = ((cand + TABLE_RANGE) / TABLE_STEP).round().long().clamp(0, n - 1)
-        d = table[idx[:, :, 0], idx[:, :, 1]]                                           # (B, K, h, w, Q)
-        return torch.einsum("bkhwq,bqhw->bkhw", d, p)
+        cell = idx[:, :, 0] * n + idx[:, :, 1]                                          # (B, K, h, w)
+        expected = (table.reshape(n * n, q)[cell] * p[:, None]).sum(-1)
+        # scales whose colours fall in one table cell have one expected error, exactly (not up to
+        # the sum's rounding), so that the least of them wins (safest_scale)
+        for k in range(1, len(SCALES)):
+            expected[:, k] = torch.where(cell[:, k] == cell[:, k - 1], expected[:, k - 1], expected[:, k])
+        return expected
 
     def safest_scale(self, logits: torch.Tensor, ab: torch.Tensor, L: torch.Tensor,
                      features: torch.Tensor | None = None) -> torch.Tensor:
