@@ -1,0 +1,82 @@
+"""The colorizer's fast inference paths give the reference paths' results."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from oldfilm.nets import fused
+from oldfilm.nets.vggcolor import SCALES, TABLE_RANGE, TABLE_STEP, _de2000_table, vggcolor
+
+needs_onednn = pytest.mark.skipif(fused._OP is None or not torch.backends.mkldnn.is_available(),
+                                  reason="this torch has no oneDNN fused convolution")
+
+
+@needs_onednn
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_fused_conv_relu_is_the_modules_bit_for_bit(channels_last):
+    torch.manual_seed(0)
+    conv = nn.Conv2d(16, 32, 3, padding=1)
+    x = torch.randn(2, 16, 20, 28)
+    if channels_last:
+        conv, x = conv.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        assert fused.fusable(x)
+        assert torch.equal(fused.conv_relu(conv, x), torch.relu(conv(x)))
+
+
+@needs_onednn
+def test_a_folded_batchnorm_block_matches_the_sequential():
+    torch.manual_seed(0)
+    seq = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(inplace=True))
+    with torch.no_grad():   # BatchNorm statistics that do something
+        bn = seq[1]
+        bn.running_mean.uniform_(-1, 1), bn.running_var.uniform_(0.5, 2), bn.weight.uniform_(0.5, 2), bn.bias.uniform_(-1, 1)
+    seq.eval()
+    x = torch.randn(1, 8, 12, 16)
+    with torch.inference_mode():
+        assert torch.allclose(fused.block(seq, x), seq(x), atol=1e-5)
+
+
+def test_training_and_autograd_take_the_modules():
+    """With gradients on (training, perceptual losses) the plain modules run, and gradients flow."""
+    conv = nn.Conv2d(3, 4, 3, padding=1)
+    x = torch.randn(1, 3, 8, 8, requires_grad=True)
+    assert not fused.fusable(x)
+    fused.conv_relu(conv, x).sum().backward()
+    assert x.grad is not None and conv.weight.grad is not None
+
+
+@needs_onednn
+def test_vggcolor_fast_inference_equals_the_reference_path():
+    """Trunk and decoder with the fused kernels against the same network with them off."""
+    torch.manual_seed(0)
+    net = vggcolor(width=16, gain=0.8, calibration=2.0).eval()
+    for m in net.modules():   # non-trivial BatchNorm statistics
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1), m.running_var.uniform_(0.5, 2)
+    L = torch.rand(1, 1, 48, 64) * 100
+    with torch.inference_mode():
+        fast = net.logits(L)
+    with torch.inference_mode(), pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fused, "_OP", None)   # the plain modules
+        slow = net.logits(L)
+    assert torch.allclose(fast, slow, atol=1e-4 * slow.abs().max())
+
+
+def test_expected_error_is_the_gathered_table_times_the_distribution():
+    """Against the rule written out as a plain einsum over the gathered table rows; scales that
+    land in one table cell get exactly one value, so the least of them is the safest."""
+    torch.manual_seed(0)
+    net = vggcolor(width=8, gain=1.0, calibration=2.0)
+    logits = torch.randn(2, 266, 5, 7) * 3
+    ab = net.decode(logits)
+    ab[0, :, 0, 0] = torch.tensor([0.3, 0.3])     # every scale of this colour in the centre cell
+    got = net.expected_error(logits, ab)
+    table = _de2000_table(net.centres, logits.device)
+    n = table.shape[0]
+    idx = ((SCALES.view(1, -1, 1, 1, 1) * ab[:, None] + TABLE_RANGE) / TABLE_STEP).round().long().clamp(0, n - 1)
+    want = torch.einsum("bkhwq,bqhw->bkhw", table[idx[:, :, 0], idx[:, :, 1]], torch.softmax(logits / 2.0, 1))
+    assert torch.allclose(got, want, atol=1e-4)
+    assert (got[0, :, 0, 0] == got[0, 0, 0, 0]).all()
+    assert net.safest_scale(logits, ab, torch.full((2, 1, 5, 7), 50.0))[0, 0, 0, 0] == 0.0
