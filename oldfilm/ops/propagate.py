@@ -14,8 +14,6 @@ computes colour on some frames only and fills the others:
   filled from its surroundings with :func:`spread`.
 - :func:`merge`: a forward and a backward estimate blended by time distance and confidence.
 - :func:`propagate`: all of it over a run of gray frames with chroma anchors at some of them.
-- :func:`guided_upsample`: chroma from the working size back to full resolution, following the
-  full-resolution luma (He & Sun 2015's fast guided filter), so colour edges sit on luma edges.
 
 Tensors are (1, C, h, w) float at a small working size: luma in [0, 1], chroma as Cb/Cr in
 [-0.5, 0.5], confidence in [0, 1]; gray frames for the flow are (h, w) uint8.
@@ -32,7 +30,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .filters import box
 from .flow import DISFlow, flow_tensor, flow_trust, gray_tensor, inside, round_trip_error, warp
 
 
@@ -202,18 +199,3 @@ def propagate(grays: list[np.ndarray], anchors: dict[int, Chroma], flow=None, **
             result.append((fwd.get(i) or bwd[i])[0])
     return result
 
-
-def guided_upsample(values: torch.Tensor, luma_small: torch.Tensor, luma: torch.Tensor, *,
-                    radius: int = 2, eps: float = 2e-3) -> torch.Tensor:
-    """``values`` (B, C, h, w) at the size of ``luma_small`` brought to ``luma``'s size (B, 1, H, W),
-    locally an affine function of the full-resolution luma (fast guided filter)."""
-    if luma.shape[-2:] == values.shape[-2:]:
-        return values
-    mean_i, mean_p = box(luma_small, radius), box(values, radius)
-    cov = box(luma_small * values, radius) - mean_i * mean_p
-    var = box(luma_small * luma_small, radius) - mean_i ** 2
-    a = cov / (var + eps)
-    b = mean_p - a * mean_i
-    size = luma.shape[-2:]
-    up = lambda x: F.interpolate(box(x, radius), size=size, mode="bilinear", align_corners=False)  # noqa: E731
-    return up(a) * luma + up(b)

@@ -3,7 +3,8 @@ through each shot along the film's motion (:mod:`oldfilm.ops.propagate`); shots 
 keyframe get the automatic colorizer.
 
 Work happens at a small working size (chroma is smooth) on the film's gray frames; the chroma is
-brought back to full size following the film's own luma, which is always kept. A keyframe's
+upsampled bilinearly under the film's own full-size luma, which is always kept (a keyframe's own
+frame gets the keyframe's chroma at full size). A keyframe's
 colour travels forward from it, and backward to the frames before it: for that the stage holds
 frames back until the keyframe arrives (``process`` returns fewer frames than it got), at most
 ``hold_mb`` of them, so memory stays bounded; frames farther ahead of their keyframe than that
@@ -20,7 +21,7 @@ from .. import keyframes as kf
 from ..errors import BadInput
 from ..ops.color import downsample, lab_to_rgb, luma, rgb_to_lab, rgb_to_ycbcr, with_chroma
 from ..ops.flow import DISFlow, to_gray_u8
-from ..ops.propagate import Chroma, Track, guided_upsample, merge, spread
+from ..ops.propagate import Chroma, Track, merge, spread
 from . import Frames, Stage
 from .colorize import Colorize
 from .stabilize import work_dims
@@ -101,7 +102,7 @@ class GuidedColorize(Stage):
         ready: list[dict] = []
         for i in range(len(frames)):
             n = frames.index + i
-            item = {"n": n, "rgb": frames.rgb[i:i + 1], "source": frames.source[i:i + 1], "y_small": small[i:i + 1],
+            item = {"n": n, "rgb": frames.rgb[i:i + 1], "source": frames.source[i:i + 1],
                     "gray": to_gray_u8(small[i].expand(3, -1, -1)), "fwd": None, "dist": 0, "full": None}
             if n in self._keys:
                 chroma, item["full"] = self._key_chroma(self._keys[n], ys[i:i + 1], dims)
@@ -151,7 +152,6 @@ class GuidedColorize(Stage):
         rgb = torch.cat([self._restore(it["rgb"], device) for it in items])
         source = torch.cat([self._restore(it["source"], device) if it["source"] is not None else
                             self._restore(it["rgb"], device) for it in items])
-        y = luma(source)
         out = rgb.clone()
         need_auto = [j for j, it in enumerate(items) if it["fwd"] is None]
         if need_auto:
@@ -159,8 +159,10 @@ class GuidedColorize(Stage):
         for j, it in enumerate(items):
             if it["fwd"] is None:
                 continue
-            cbcr = it["full"] if it["full"] is not None else guided_upsample(
-                it["fwd"].float().cbcr.to(device), it["y_small"].to(device), y[j:j + 1])
+            # the working size's chroma upsampled bilinearly (with_chroma): following the luma with
+            # a guided filter measured worse (its windows blur: the truth's own chroma through it
+            # 0.26x gray on bikes against 0.15x bilinear, bench/README.md)
+            cbcr = it["full"] if it["full"] is not None else it["fwd"].float().cbcr.to(device)
             out[j:j + 1] = with_chroma(rgb[j:j + 1], cbcr)
         return Frames(out, source, items[0]["n"])
 
