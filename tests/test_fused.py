@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from oldfilm.nets import fused
-from oldfilm.nets.vggcolor import SCALES, TABLE_RANGE, TABLE_STEP, _de2000_table, vggcolor
+from oldfilm.nets.vggcolor import vggcolor
 
 needs_onednn = pytest.mark.skipif(fused._OP is None or not torch.backends.mkldnn.is_available(),
                                   reason="this torch has no oneDNN fused convolution")
@@ -62,21 +62,3 @@ def test_vggcolor_fast_inference_equals_the_reference_path():
         mp.setattr(fused, "_OP", None)   # the plain modules
         slow = net.logits(L)
     assert torch.allclose(fast, slow, atol=1e-4 * slow.abs().max())
-
-
-def test_expected_error_is_the_gathered_table_times_the_distribution():
-    """Against the rule written out as a plain einsum over the gathered table rows; scales that
-    land in one table cell get exactly one value, so the least of them is the safest."""
-    torch.manual_seed(0)
-    net = vggcolor(width=8, gain=1.0, calibration=2.0)
-    logits = torch.randn(2, 266, 5, 7) * 3
-    ab = net.decode(logits)
-    ab[0, :, 0, 0] = torch.tensor([0.3, 0.3])     # every scale of this colour in the centre cell
-    got = net.expected_error(logits, ab)
-    table = _de2000_table(net.centres, logits.device)
-    n = table.shape[0]
-    idx = ((SCALES.view(1, -1, 1, 1, 1) * ab[:, None] + TABLE_RANGE) / TABLE_STEP).round().long().clamp(0, n - 1)
-    want = torch.einsum("bkhwq,bqhw->bkhw", table[idx[:, :, 0], idx[:, :, 1]], torch.softmax(logits / 2.0, 1))
-    assert torch.allclose(got, want, atol=1e-4)
-    assert (got[0, :, 0, 0] == got[0, 0, 0, 0]).all()
-    assert net.safest_scale(logits, ab, torch.full((2, 1, 5, 7), 50.0))[0, 0, 0, 0] == 0.0

@@ -124,18 +124,13 @@ class VGGColor(nn.Module):
     def expected_error(self, logits: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
         """(B, K, h, w): for each chroma scale s in SCALES, the expected CIEDE2000 of the colour
         s * ab under the model's own colour distribution (softened by ``calibration``)."""
-        table = _de2000_table(self.centres, logits.device)                              # (n, n, Q)
-        n, q = table.shape[0], table.shape[-1]
-        p = torch.softmax(logits.float() / self.calibration, 1).permute(0, 2, 3, 1)     # (B, h, w, Q)
+        table = _de2000_table(self.centres, logits.device)
+        p = torch.softmax(logits.float() / self.calibration, 1)                         # (B, Q, h, w)
+        n = table.shape[0]
         cand = SCALES.to(ab.device).view(1, -1, 1, 1, 1) * ab[:, None]                  # (B, K, 2, h, w)
         idx = ((cand + TABLE_RANGE) / TABLE_STEP).round().long().clamp(0, n - 1)
-        cell = idx[:, :, 0] * n + idx[:, :, 1]                                          # (B, K, h, w)
-        expected = (table.reshape(n * n, q)[cell] * p[:, None]).sum(-1)
-        # scales whose colours fall in one table cell have one expected error, exactly (not up to
-        # the sum's rounding), so that the least of them wins (safest_scale)
-        for k in range(1, len(SCALES)):
-            expected[:, k] = torch.where(cell[:, k] == cell[:, k - 1], expected[:, k - 1], expected[:, k])
-        return expected
+        d = table[idx[:, :, 0], idx[:, :, 1]]                                           # (B, K, h, w, Q)
+        return torch.einsum("bkhwq,bqhw->bkhw", d, p)
 
     def safest_scale(self, logits: torch.Tensor, ab: torch.Tensor, L: torch.Tensor,
                      features: torch.Tensor | None = None) -> torch.Tensor:
