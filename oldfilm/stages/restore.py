@@ -92,7 +92,7 @@ class Restore(Stage):
 
     def reset(self) -> None:
         self._frames: dict[int, _Frame] = {}    # the shot's frames still needed, by index
-        self._exposure: list[tuple[float, float]] = []   # (log gain, offset) of each frame vs the shot's first
+        self._exposure: list[tuple[float, float]] = []   # (gain, offset) of each frame vs the shot's first
         self._path: list[tuple[float, float]] = []       # where the picture sits, full-res pixels
         self._count = 0            # frames of the shot received
         self._done = 0             # frames of the shot sent on
@@ -121,13 +121,13 @@ class Restore(Stage):
         t = self._count
         prev = self._frames.get(t - 1)
         if prev is None:
-            self._exposure.append((0.0, 0.0))
+            self._exposure.append((1.0, 0.0))
             self._path.append((0.0, 0.0))
         else:
             frame.to_prev, prev.to_next = self.flow.both(frame.gray, prev.gray)
             a, b = ops.fit_exposure(remap(prev.small, frame.to_prev), frame.small)
-            log_a, b_prev = self._exposure[-1]
-            self._exposure.append((log_a + np.log(a), a * b_prev + b))
+            a_prev, b_prev = self._exposure[-1]
+            self._exposure.append((a * a_prev, a * b_prev + b))
             fx = frame.to_prev[::4, ::4].reshape(-1, 2)
             mx, my = np.median(fx, 0) / scale
             px, py = self._path[-1]
@@ -148,9 +148,11 @@ class Restore(Stage):
         """(A, B): frame t's exposure put onto the shot's smooth exposure curve is A * x + B."""
         if not self.deflicker:
             return 1.0, 0.0
-        log_a, b = self._exposure[t]
-        smooth_log_a, smooth_b = self._smooth(self._exposure, t, self.radius / 2, 1)
-        gain = float(np.exp(smooth_log_a - log_a))
+        # the gain itself is smoothed, not its log: a fade (to or from black) is a straight line
+        # in it, and a straight line is what the local fit keeps
+        a, b = self._exposure[t]
+        smooth_a, smooth_b = self._smooth(self._exposure, t, self.radius / 2, 1)
+        gain = float(smooth_a / max(a, 1e-6))
         return gain, float(smooth_b - gain * b)
 
     @staticmethod
