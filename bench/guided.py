@@ -12,9 +12,10 @@ turned gray and colorized from the truth:
 - ``reference``: a colour photo of the scene that is not a frame of the clip (the truth 3 s into
   each shot, mirrored and cropped; one per shot, all given as ``--reference``), and ``unrelated``:
   the previous clip's photos (the last clip's for the first);
-beside the gray film, the automatic colorizer and the naive baseline (the keyframe's chroma
-carried along DIS flow, frame to frame, and nothing else). Scores: mean CIEDE2000 to the truth
-over the shot, as a ratio to the gray film's, and warping error as a ratio to the truth's.
+beside the gray film, the automatic colorizer, the naive baseline (the keyframe's chroma
+carried along DIS flow, frame to frame, and nothing else) and the floor (``--modes floor``: the
+truth's own chroma through the stage's 256 px working size and back, then the output encode).
+Scores: mean CIEDE2000 to the truth over the shot, as a ratio to the gray film's, and warping error as a ratio to the truth's.
 Timing (--speed): plain ``colorize`` against ``colorize --keyframes`` at 640x480, one run.
 """
 from __future__ import annotations
@@ -167,6 +168,21 @@ def naive(gray: np.ndarray, truth: np.ndarray, shots: list[tuple[int, int]]) -> 
     return out
 
 
+def floor(gray: np.ndarray, truth: np.ndarray, size: int = 256) -> np.ndarray:
+    """The error floor of guided work: the truth's own chroma shrunk to the stage's working size
+    (long side ``size``) and upsampled again under the gray film's luma, as the stage composes
+    its carried colour (its output encode then adds its own share)."""
+    from oldfilm.ops.color import downsample, with_chroma
+    from oldfilm.ops.flow import work_dims
+    dims = work_dims(*truth.shape[1:3], size)
+    out = np.empty_like(truth)
+    for i in range(0, len(truth), 16):
+        rgb = lambda x: torch.from_numpy(x[i:i + 16]).permute(0, 3, 1, 2).float() / 255  # noqa: E731
+        cbcr = downsample(rgb_to_ycbcr(rgb(truth))[:, 1:], dims)
+        out[i:i + 16] = with_chroma(rgb(gray), cbcr).mul(255).round().byte().permute(0, 2, 3, 1).numpy()
+    return out
+
+
 def make_clips(args, tmp: Path) -> list[tuple[str, Path]]:
     photos = args.photos
     clips = []
@@ -259,8 +275,8 @@ def main() -> None:
             for mode in args.modes:
                 out = tmp / f"{stem}-{mode}.mkv"
                 started = time.perf_counter()
-                if mode == "naive":
-                    frames = naive(gray, truth, shots)
+                if mode in ("naive", "floor"):
+                    frames = naive(gray, truth, shots) if mode == "naive" else floor(gray, truth)
                     seconds[mode] = time.perf_counter() - started
                     encode(frames, out)
                 else:
