@@ -21,13 +21,17 @@ _GRIDS: dict = {}
 
 
 def _grid(h: int, w: int, device, dtype) -> torch.Tensor:
+    # also called on the flow's worker threads (DISFlow's trust): read once, never after a clear
     key = (h, w, device, dtype)
-    if key not in _GRIDS:
+    grid = _GRIDS.get(key)
+    if grid is None:
         ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=dtype),
                                 torch.arange(w, device=device, dtype=dtype), indexing="ij")
-        _GRIDS.clear()
-        _GRIDS[key] = torch.stack([xs, ys])[None]
-    return _GRIDS[key]
+        grid = torch.stack([xs, ys])[None]
+        if len(_GRIDS) >= 8:
+            _GRIDS.clear()
+        _GRIDS[key] = grid
+    return grid
 
 
 def warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
