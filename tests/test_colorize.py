@@ -83,6 +83,26 @@ def test_warp_on_the_cpu_matches_grid_sample():
     assert fast.shape == slow.shape and (fast - slow).abs().max() < 1e-3
 
 
+def test_trust_from_the_flow_workers_is_the_trust_of_the_pair():
+    """The stabilizer's trust, computed on the flow's worker threads after a pair's flows, is
+    flow_trust of the previous frame brought onto the current one (not the other way round)."""
+    from oldfilm.ops.flow import flow_tensor, flow_trust, gray_tensor
+
+    frames = [f[..., 0] for f in pan(n=3)]
+    flow = DISFlow("medium", trust_sigma=0.08)
+    flow.prefetch(zip(frames[1:], frames[:-1]))
+    got = flow.trust(frames[2], frames[1], 0.08)
+    bw, fw = DISFlow("medium")(frames[2], frames[1]), DISFlow("medium")(frames[1], frames[2])
+    want = flow_trust(flow_tensor(bw, "cpu"), flow_tensor(fw, "cpu"), gray_tensor(frames[2], "cpu"),
+                      gray_tensor(frames[1], "cpu"), 0.08)
+    assert got.shape == want.shape and torch.equal(got, want)
+    swapped = flow_trust(flow_tensor(fw, "cpu"), flow_tensor(bw, "cpu"), gray_tensor(frames[1], "cpu"),
+                         gray_tensor(frames[2], "cpu"), 0.08)
+    assert not torch.equal(got, swapped)   # the direction matters, so the test can tell
+    # another sigma than the workers' is computed when asked
+    assert not torch.equal(flow.trust(frames[2], frames[1], 0.02), got)
+
+
 def test_prefetched_flows_are_computed_once_and_are_the_flows():
     frames = [f[..., 0] for f in pan(n=4)]
     flow = DISFlow("medium")
