@@ -117,3 +117,24 @@ def test_frames_share_their_small_grays_and_join_a_source_picture_once():
     other = Frames.cat([Frames(base[:2] * 0.5, base[:2], 0, torch.zeros(2, 2, 12, 16)),
                         Frames(base[2:] * 0.5, base[2:], 2, torch.zeros(2, 2, 12, 16))])
     assert other._rgb is not other.source and torch.equal(other._rgb, base * 0.5)
+
+
+def test_colour_maps_keep_fp32_under_the_pipelines_bf16_autocast():
+    """The pipeline runs its batches under a bf16 autocast on CPUs with bf16 (AVX512-BF16, AMX); the
+    colour maps outside the stages (the writer's layout, the scene detector, restore's gray) must
+    still be exact fp32: a bf16 matmul rounds a gray by up to 2 levels, and numpy cannot take it."""
+    from oldfilm.ops.color import with_chroma_u8
+    from oldfilm.scenes import SceneDetector
+
+    rgb = torch.rand(2, 3, 24, 32, generator=torch.Generator().manual_seed(0))
+    frames = (rgb * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    cbcr = rgb_to_ycbcr(rgb)[:, 1:, ::2, ::2].contiguous()
+    maps = lambda: (luma(rgb), rgb_to_ycbcr(rgb), cbcr_to_rgb_delta(cbcr), with_chroma_u8(rgb, cbcr))
+    plain = maps()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        auto = maps()
+        cuts = SceneDetector()(frames, 0)
+    for a, b in zip(plain[:3], auto[:3]):
+        assert b.dtype == torch.float32 and torch.equal(a, b)
+    assert np.array_equal(plain[3], auto[3])
+    assert cuts == []

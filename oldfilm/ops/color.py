@@ -5,6 +5,8 @@ Y'CbCr is BT.601 full range with Y' in [0, 1] and Cb/Cr in [-0.5, 0.5].
 """
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 import torch
@@ -21,6 +23,18 @@ _EPS = 216 / 24389
 _KAPPA = 24389 / 27
 
 
+def _exact(fn):
+    """Run a colour map outside any autocast: under a bf16 autocast its matmul would round every
+    pixel to bf16 (8 bits of mantissa: a gray off by up to 2 levels) and give numpy a dtype it cannot
+    take. The map keeps its input's dtype."""
+    @functools.wraps(fn)
+    def run(*args):
+        with torch.autocast(args[-1].device.type, enabled=False):
+            return fn(*args)
+    return run
+
+
+@_exact
 def _mix(m: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """3x3 colour matrix times every pixel (a matmul: an order of magnitude faster than einsum)."""
     return (m.to(x.device, x.dtype) @ x.flatten(-2)).view(x.shape)
@@ -53,6 +67,7 @@ def ycbcr_to_rgb(ycc: torch.Tensor) -> torch.Tensor:
     return _mix(torch.linalg.inv(_RGB2YCC), ycc).clamp(0, 1)
 
 
+@_exact
 def luma(rgb: torch.Tensor) -> torch.Tensor:
     """BT.601 Y' of an RGB tensor, keeping the channel dim: (..., 1, H, W). oldfilm's one gray."""
     return (_RGB2YCC[:1].to(rgb.device, rgb.dtype) @ rgb.flatten(-2)).view(*rgb.shape[:-3], 1, *rgb.shape[-2:])
@@ -63,6 +78,7 @@ def gray_lightness(y: torch.Tensor) -> torch.Tensor:
     return rgb_to_lab(y.expand(*y.shape[:-3], 3, *y.shape[-2:]))[..., :1, :, :]
 
 
+@_exact
 def cbcr_to_rgb_delta(dcbcr: torch.Tensor) -> torch.Tensor:
     """The RGB change (..., 3, H, W) that moves Cb/Cr by ``dcbcr`` (..., 2, H, W) and keeps Y'."""
     m = torch.linalg.inv(_RGB2YCC)[:, 1:].to(dcbcr.device, dcbcr.dtype)   # (3, 2)
