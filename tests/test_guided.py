@@ -238,3 +238,20 @@ def test_carried_chroma_comes_back_to_full_size_without_blur(tiny_models, tmp_pa
     de = delta_e2000(rgb_to_lab(got), rgb_to_lab(truth)).flatten(1).mean(1)
     assert de[0] < 0.5                 # the keyframe's own frame: its chroma at full size
     assert de[1:].max() < 4.0
+
+
+def test_guided_colour_and_the_stabilizer_compute_each_pair_of_frames_once(colour_clip, tiny_models, monkeypatch):
+    """colorize --keyframes shares its optical flow with the stabilizer after it (as plain colorize
+    does): a frame's flows to the frame before and to its keyframe, two directions each, and no more."""
+    from oldfilm import Pipeline, recipes
+    from oldfilm.ops.flow import DISFlow
+
+    calls = []
+    calc = DISFlow._calc
+    monkeypatch.setattr(DISFlow, "_calc", lambda self, *a: calls.append(1) or calc(self, *a))
+    truth, gray, keys, frames = colour_clip
+    stages = recipes.colorize(keyframes=str(keys), models_dir=str(tiny_models))
+    result = Pipeline(stages, device="cpu", batch_size=8, progress=False).run(str(gray), str(gray.with_name("o.mp4")))
+    assert result.frames_out == 25
+    # frames 2-24: (t, t-1) and (t, keyframe), both ways; frame 1: one pair (its keyframe is t-1)
+    assert len(calls) == 4 * 23 + 2

@@ -40,7 +40,7 @@ def recipe(*, keyframes: str | None = None, references: tuple[str, ...] = (), mo
                   reference=list(references) or None)
     if keyframes:
         from ..stages.guided import GuidedColorize
-        chain = [GuidedColorize(keyframes, **common, work_size=flow_size)]
+        chain = [GuidedColorize(keyframes, **common, work_size=flow_size, flow=stab.flow if stab else None)]
     else:   # the colorizer carries colour along the stabilizer's flow: each pair of frames is computed once
         chain = [Colorize(**common, net_every=net_every, flow=stab.flow if stab else None, carry_size=flow_size)]
     return chain + ([stab] if stab else [])

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .flow import DISFlow, flow_tensor, flow_trust, gray_tensor, inside, round_trip_error, warp
+from .flow import DISFlow, flow_tensor, gray_tensor, inside, round_trip_error, warp
 
 
 @dataclass
@@ -126,8 +126,8 @@ class Track:
         anchor's content is visible again (after an occlusion, or the camera came back) it has the
         anchor's colour exactly, with none of the frame-to-frame chain's drift."""
         a_gray, a = self.anchor
-        bw, fw = (flow_tensor(f, now.device) for f in self.flow.both(gray, a_gray))
-        trust = flow_trust(bw, fw, now, gray_tensor(a_gray, now.device), self.sigma) * warp(a.conf, bw)
+        bw = flow_tensor(self.flow.both(gray, a_gray)[0], now.device)
+        trust = self.flow.trust(gray, a_gray, self.sigma).to(now.device) * warp(a.conf, bw)
         return warp(a.cbcr, bw), trust
 
     def step(self, gray: np.ndarray) -> Chroma:
@@ -135,7 +135,7 @@ class Track:
         device = self.state.cbcr.device
         bw, fw = (flow_tensor(f, device) for f in self.flow.both(gray, self.gray))   # new -> last, last -> new
         now = gray_tensor(gray, device)
-        trust = flow_trust(bw, fw, now, gray_tensor(self.gray, device), self.sigma)
+        trust = self.flow.trust(gray, self.gray, self.sigma).to(device)   # from the flow's workers when it can
         cbcr = warp(self.state.cbcr, bw)
         conf = warp(self.state.conf, bw) * trust
         if self.direct:

@@ -20,7 +20,7 @@ import torch
 from .. import keyframes as kf
 from ..errors import BadInput
 from ..ops.color import downsample, lab_to_rgb, luma, rgb_to_lab, rgb_to_ycbcr, with_chroma
-from ..ops.flow import DISFlow, to_gray_u8
+from ..ops.flow import DISFlow
 from ..ops.propagate import Chroma, Track, merge, spread
 from . import Frames, Stage
 from .colorize import Colorize
@@ -36,14 +36,16 @@ class GuidedColorize(Stage):
 
     def __init__(self, keyframes: str | Path, *, model: str | None = None, render_size: int | None = None,
                  models_dir: str | None = None, colour_strength: float = 1.0, work_size: int = 256,
-                 hold_mb: int = 1024, preset: str = "medium", reference=None):
+                 hold_mb: int = 1024, preset: str = "medium", reference=None, flow=None):
         self.folder = Path(keyframes)
         self.paths = kf.find(self.folder)
         self.auto = Colorize(model, render_size=render_size, models_dir=models_dir, colour_strength=colour_strength,
                              reference=reference)
         self.model_name = self.auto.model_name
         self.work_size, self.hold_mb = work_size, hold_mb
-        self.flow = DISFlow(preset)
+        # ``flow``: shared with the stabilizer after this stage (as colorize does), so each pair of
+        # frames is computed once, on its worker threads
+        self.flow = flow if flow is not None else DISFlow(preset)
         self._keys: dict[int, kf.Keyframe] = {}
         self._info = None
         self.reset()
@@ -98,12 +100,13 @@ class GuidedColorize(Stage):
         h, w = frames.rgb.shape[-2:]
         dims = work_dims(h, w, self.work_size)
         ys = luma(frames.source.float())
-        small = downsample(ys, dims)
+        grays = frames.grays(self.work_size)   # the stabilizer's gray frames: its flows are these
+        self._prefetch(frames.index, grays)
         ready: list[dict] = []
         for i in range(len(frames)):
             n = frames.index + i
             item = {"n": n, "rgb": frames.rgb[i:i + 1], "source": frames.source[i:i + 1],
-                    "gray": to_gray_u8(small[i].expand(3, -1, -1)), "fwd": None, "dist": 0, "full": None}
+                    "gray": grays[i], "fwd": None, "dist": 0, "full": None}
             if n in self._keys:
                 chroma, item["full"] = self._key_chroma(self._keys[n], ys[i:i + 1], dims)
                 self._backward(item["gray"], chroma, n)
@@ -125,6 +128,15 @@ class GuidedColorize(Stage):
             else:
                 ready.append(item)
         return self._emit(ready)
+
+    def _prefetch(self, first: int, grays: list[np.ndarray]) -> None:
+        """The flows the forward track will ask for (each frame to the one before, and to its
+        keyframe), started on the flow's worker threads while this thread carries and fills."""
+        if self._track is None or any(first + i in self._keys for i in range(len(grays))):
+            return
+        prev = [self._track.gray] + grays[:-1]
+        anchor = self._track.anchor[0]
+        self.flow.prefetch([p for g, q in zip(grays, prev) for p in ((g, q), (g, anchor))])
 
     @staticmethod
     def _compact(item: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
