@@ -249,15 +249,17 @@ def score(name: str, truth: np.ndarray, tmp: Path, seed: int, objects=None) -> d
     restore(tmp / f"{name}.truth.mp4", tmp / f"{name}.clean.mp4")
     clean = decode_gray(tmp / f"{name}.clean.mp4")
     T = lambda x: t_(x)  # noqa: E731
+    # per-frame PSNR capped at 100 dB, as `oldfilm eval` does: a frame that comes out identical
+    # (a black one) scores 100, not infinity, and the mean stays finite
+    psnr = lambda x: float(metrics.psnr(T(x), T(truth)).clamp(max=100).mean())  # noqa: E731
     fl_aged = float(metrics.exposure_flicker(T(aged_dec), T(truth)))
     fl_out = float(metrics.exposure_flicker(T(out), T(truth)))
     row = {
         "clip": name, "frames": len(truth), "size": f"{truth.shape[2]}x{truth.shape[1]}",
-        "psnr_aged": float(metrics.psnr(T(aged_dec), T(truth)).mean()),
-        "psnr_restored": float(metrics.psnr(T(out), T(truth)).mean()),
+        "psnr_aged": psnr(aged_dec), "psnr_restored": psnr(out),
         "flicker_aged": fl_aged, "flicker_restored": fl_out, "flicker_cut": 1 - fl_out / fl_aged,
         "dust_removed": dust_removed(out, aged_dec, truth, weave, dust),
-        "clean_psnr": float(metrics.psnr(T(clean), T(truth)).mean()),
+        "clean_psnr": psnr(clean),
     }
     row["psnr_gain"] = row["psnr_restored"] - row["psnr_aged"]
     if objects is not None:

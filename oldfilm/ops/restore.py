@@ -189,12 +189,19 @@ def dust_mask(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, raw: tuple[np.
     return None if not taken.any() else (masks[0], masks[1])
 
 
+WARP_ERROR = 0.012   # what a flow-warped neighbour of a clean frame differs by (luma std, textured film)
+
+
 def temporal_denoise(cur: np.ndarray, cur_luma: np.ndarray, neighbours: list[tuple[np.ndarray, np.ndarray]],
                      noise: float, strength: float) -> np.ndarray:
     """Average ``cur`` with motion-compensated neighbours ``(frame, luma)`` where they agree
     with it (a low-passed difference within a few noise levels: grain averages out, a
-    misaligned edge does not), each weighted by up to ``strength`` (0: off, 1: a full mean)."""
+    misaligned edge does not), each weighted by up to ``strength`` (0: off, 1: a full mean)
+    times ``noise² / (noise² + WARP_ERROR²)``: a warped neighbour carries its grain and the
+    warp's own error (interpolation, flow), so where there is little grain to take out (a clean
+    film) averaging would only blur it; a grainy print (noise ~0.05) keeps ~95% of the weight."""
     acc, total = cur.copy(), np.ones(cur.shape[:2], np.float32)
+    strength = strength * noise ** 2 / (noise ** 2 + WARP_ERROR ** 2)
     scale = 1.0 / (1.2 * noise + 0.004)
     for img, y in neighbours:
         d = cv2.blur(cur_luma - y, (3, 3)) * scale
