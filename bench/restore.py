@@ -206,16 +206,22 @@ def dust_removed(restored, aged, truth, weave, dust) -> float:
     specks' masks moved back by the weave."""
     removed = total = 0
     truth_aged = shift(truth, weave)
+
+    def contrast(frame, true, m):   # on a crop holding the speck and its ring: the same number, faster
+        ys, xs = np.nonzero(m)
+        box = slice(max(0, ys.min() - 6), ys.max() + 7), slice(max(0, xs.min() - 6), xs.max() + 7)
+        return metrics.spot_contrast(t_(frame[box][None]), t_(true[box][None]), torch.from_numpy(m[box]))
+
     for i in range(len(aged)):
         n, labels = cv2.connectedComponents(dust[i].astype(np.uint8))
         for k in range(1, n):
             m = labels == k
             if m.sum() < 3:
                 continue
-            before = metrics.spot_contrast(t_(aged[i:i + 1]), t_(truth_aged[i:i + 1]), torch.from_numpy(m))
+            before = contrast(aged[i], truth_aged[i], m)
             dx, dy = np.round(weave[i]).astype(int)
             m2 = np.roll(m, (-dy, -dx), (0, 1))
-            after = metrics.spot_contrast(t_(restored[i:i + 1]), t_(truth[i:i + 1]), torch.from_numpy(m2))
+            after = contrast(restored[i], truth[i], m2)
             if float(before) > 0.05:
                 total += 1
                 removed += bool(after < 0.3 * before)
