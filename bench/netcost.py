@@ -8,7 +8,9 @@ Conv2d/BatchNorm/ReLU module on its own, as before issue 15) and ``fused`` (conv
 decoder's BatchNorm folded, as one oneDNN call: ``oldfilm/nets/fused.py``; the default at CPU
 inference). Parts: trunk (VGG16 conv1_1..conv5_3), decoder (to the last features), decoding
 (head, annealed mean, the expected-CIEDE2000 safest-scale rule, upsampling), and the whole
-``forward``. Prints the CPU, its bf16 support and the torch threads.
+``forward``. ``bf16 plain`` / ``bf16 fused``: the same under bf16 autocast (what ``--precision
+auto`` runs on a CPU with native bf16; the trunk's fused kernels then run in bf16). Prints the
+CPU, its bf16 support and the torch threads.
 """
 from __future__ import annotations
 
@@ -33,14 +35,20 @@ def cpu_name() -> str:
         return platform.processor() or platform.machine()
 
 
+PATHS = ("plain", "fused", "bf16 plain", "bf16 fused")
+
+
 @contextlib.contextmanager
 def path(name: str):
-    """``plain``: the fused kernels switched off (the modules run one by one); ``fused``: as shipped."""
+    """``plain``: the fused kernels switched off (the modules run one by one); ``fused``: as
+    shipped; ``bf16 ...``: the same under the pipeline's bf16 autocast (``--precision auto`` on a
+    CPU with native bf16)."""
     op = fused._OP
-    if name == "plain":
+    if name.endswith("plain"):
         fused._OP = None
     try:
-        yield
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=name.startswith("bf16")):
+            yield
     finally:
         fused._OP = op
 
@@ -63,13 +71,14 @@ def main() -> None:
         "decoding": lambda: net.chroma(net.head(feats), L, feats),
         "forward": lambda: net(L),
     }
-    times = {(p, k): [] for p in ("plain", "fused") for k in parts}
+    times = {(p, k): [] for p in PATHS for k in parts}
     with torch.inference_mode():
         feats = net.features(L)
-        for p in ("plain", "fused"):
+        for p in PATHS:
             with path(p):
                 for f in parts.values():
                     f()   # warm-up (and the one-time CIEDE2000 table)
+                    f()
         for _ in range(args.reps):
             for p, k in times:
                 with path(p):
@@ -79,14 +88,12 @@ def main() -> None:
     med = {key: sorted(v)[len(v) // 2] * 1000 for key, v in times.items()}
     print(f"{args.model} at {w}x{h}, {torch.get_num_threads()} threads, {cpu_name()}, bf16 {cpu_bf16_supported()}, "
           f"torch {torch.__version__}; ms per call, median of {args.reps}, alternated")
-    print("| part | plain | fused | fused / plain |")
-    print("|---|---|---|---|")
+    print("| part | " + " | ".join(PATHS) + " | fused / plain | bf16 fused / plain | bf16 fused / fp32 fused |")
+    print("|---" * (len(PATHS) + 4) + "|")
     for k in parts:
         label = "decoder" if k == "trunk+decoder" else k
-        a, b = med["plain", k], med["fused", k]
-        if k == "trunk+decoder":
-            a, b = a - med["plain", "trunk"], b - med["fused", "trunk"]
-        print(f"| {label} | {a:.0f} | {b:.0f} | {b / a:.2f} |")
+        a, b, c, d = (med[p, k] - (med[p, "trunk"] if k == "trunk+decoder" else 0) for p in PATHS)
+        print(f"| {label} | {a:.0f} | {b:.0f} | {c:.0f} | {d:.0f} | {b / a:.2f} | {d / c:.2f} | {d / b:.2f} |")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,36 @@ def test_fused_conv_relu_is_the_modules_bit_for_bit(channels_last):
         assert torch.equal(fused.conv_relu(conv, x), torch.relu(conv(x)))
 
 
+needs_bf16 = pytest.mark.skipif(fused._OP is None or not torch.backends.mkldnn.is_available()
+                                or not torch.ops.mkldnn._is_mkldnn_bf16_supported(),
+                                reason="this CPU has no native bf16 (oneDNN)")
+
+
+@needs_bf16
+def test_under_bf16_autocast_the_fused_trunk_is_the_modules_bit_for_bit():
+    """``--precision auto`` on a CPU with bf16: the VGG16 trunk's fused convolutions give exactly
+    what autocast gives the modules (bf16 outputs), and a BatchNorm block runs as modules."""
+    torch.manual_seed(0)
+    net = vggcolor(width=16).eval()
+    rgb = torch.rand(1, 3, 40, 56).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert fused.fused_dtype(rgb) == torch.bfloat16
+        fast = net.trunk(rgb, ("relu3_3", "relu5_3"))
+        fast_logits = net.logits(rgb[:, :1] * 100)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(fused, "_OP", None)   # the plain modules under autocast
+            slow = net.trunk(rgb, ("relu3_3", "relu5_3"))
+            slow_logits = net.logits(rgb[:, :1] * 100)
+    assert all(a.dtype == torch.bfloat16 and torch.equal(a, b) for a, b in zip(fast, slow))
+    assert torch.equal(fast_logits, slow_logits)
+
+
+def test_other_autocasts_take_the_modules():
+    x = torch.randn(1, 3, 8, 8)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.float16):
+        assert fused.fused_dtype(x) is None
+
+
 @needs_onednn
 def test_a_folded_batchnorm_block_matches_the_sequential():
     torch.manual_seed(0)
