@@ -199,7 +199,7 @@ def test_a_chunk_inside_a_long_shot_replays_only_the_declared_warm_up(tiny_model
     starts = {c.start: c for c in chunks}
     for start, count, discard, ahead in calls[:len(chunks)]:
         chunk = starts[start + discard]
-        assert discard == min(chunk.warmup, 66) and ahead == min(7, 150 - chunk.start - chunk.count)
+        assert discard == min(chunk.warmup, 66) and ahead == min(15, 150 - chunk.start - chunk.count)
     chunked = decode(tmp_path / "chunked" / "long.colorized.mp4").astype(int)
     whole = decode(tmp_path / "whole" / "long.colorized.mp4").astype(int)
     assert chunked.shape == whole.shape == (150, 96, 128, 3)

@@ -61,6 +61,23 @@ def test_key_frames_fall_on_film_frame_numbers_so_a_chunk_inside_a_shot_matches_
     assert np.array_equal(part[16 - 13:], whole[16:])    # from the first key frame in the chunk on
 
 
+def test_half_way_key_frames_are_skipped_while_the_carried_colour_is_trusted():
+    frames = pan(n=33)
+    _, steady = run(frames, net_every=16, skip_trust=0.9)
+    assert steady.network_frames == 3            # 0, 16, 32: the pan carries at frames 8 and 24
+    strict, every8 = run(frames, net_every=16, skip_trust=1.01), run(frames, net_every=8)
+    assert strict[1].network_frames == 5         # a trust never reached: 0, 8, 16, 24, 32
+    assert np.array_equal(strict[0], every8[0])  # exactly the run with a key frame every 8
+
+
+def test_with_half_way_key_frames_a_chunk_inside_a_shot_matches_the_unbroken_run():
+    a, b = pan(n=40, seed=0), pan(n=40, seed=1)
+    frames = np.concatenate([a[:20], b[20:]])    # new content at 20: trust falls, key frames move
+    whole, _ = run(frames, net_every=16, skip_trust=0.9)
+    part, _ = run(frames[5:], first=5, net_every=16, skip_trust=0.9)
+    assert np.array_equal(part[16 - 5:], whole[16:])   # from the first multiple of net_every on
+
+
 def test_a_pair_of_frames_is_computed_once_in_either_order():
     frames = [f[..., 0] for f in pan(n=2)]
     flow = DISFlow("medium")

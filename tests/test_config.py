@@ -21,7 +21,7 @@ def test_config_file_preset_and_command_line(clips, tiny_models, tmp_path, monke
     assert rep["settings"]["render_size"] == 160                  # the command line
     assert rep["settings"]["strength"] == 0.5 and rep["run"]["crf"] == 20 and rep["run"]["device"] == "cpu"  # the file
     assert rep["settings"]["flow_quality"] == "ultrafast" and rep["run"]["preset"] == "superfast"   # draft
-    assert rep["settings"]["flow_size"] == 128 and rep["settings"]["net_every"] == 16
+    assert rep["settings"]["flow_size"] == 128 and rep["settings"]["net_every"] == 32
     assert any(c.startswith("stabilize(mode=chroma, strength=0.5, work_size=128") for c in rep["chain"])   # reached
 
 
@@ -54,7 +54,7 @@ def test_quality_on_the_command_line_fills_what_is_not_given():
         return {k: ctx.params[k] for k in ("crf", "preset", "render_size", "flow_quality", "flow_size", "net_every")}
 
     assert params("x.mp4", "--quality", "draft") == {"crf": 23, "preset": "superfast", "render_size": 128,
-                                                     "flow_quality": "ultrafast", "flow_size": 128, "net_every": 16}
+                                                     "flow_quality": "ultrafast", "flow_size": 128, "net_every": 32}
     assert params("--quality", "best", "x.mp4", "--crf", "30")["crf"] == 30
     assert params("x.mp4") == {"crf": 18, "preset": "medium", "render_size": None, "flow_quality": "medium",
-                               "flow_size": 256, "net_every": 8}
+                               "flow_size": 256, "net_every": 16}

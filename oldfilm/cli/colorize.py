@@ -42,7 +42,9 @@ def recipe(*, keyframes: str | None = None, references: tuple[str, ...] = (), mo
         from ..stages.guided import GuidedColorize
         chain = [GuidedColorize(keyframes, **common, work_size=flow_size, flow=stab.flow if stab else None)]
     else:   # the colorizer carries colour along the stabilizer's flow: each pair of frames is computed once
-        chain = [Colorize(**common, net_every=net_every, flow=stab.flow if stab else None, carry_size=flow_size)]
+        # half-way key frames only where the carried colour's trust has fallen below 0.9 (bench/README, issue 15)
+        chain = [Colorize(**common, net_every=net_every, skip_trust=0.9, flow=stab.flow if stab else None,
+                          carry_size=flow_size)]
     return chain + ([stab] if stab else [])
 
 

@@ -16,7 +16,7 @@ DEFAULTS = {
     "strength": 0.9,
     "colour_strength": 1.0,
     "denoise": 0.4,
-    "net_every": 8,
+    "net_every": 16,
     "flow_size": 256,
 }
 
@@ -68,9 +68,10 @@ colour_strength = click.option(
          "e.g. 0.6 for paler colour or 1.3 for bolder; the model still leaves gray where it is unsure.")
 net_every = click.option(
     "--net-every", type=click.IntRange(1, 64), default=DEFAULTS["net_every"], show_default=True, metavar="N",
-    help="Run the colour network on at least every Nth frame of a shot, and sooner where the motion "
-         "cannot be trusted (new content, occlusions); between, its colour is carried along the film's "
-         "motion. 1 runs it on every frame (slowest). Example: --net-every 4")
+    help="Run the colour network on at least every Nth frame of a shot, half-way between where the "
+         "carried colour starts to slip, and sooner where the motion cannot be trusted (new content, "
+         "occlusions); between, its colour is carried along the film's motion. 1 runs it on every "
+         "frame (slowest). Example: --net-every 4")
 stabilize = click.option(
     "--stabilize/--no-stabilize", default=True, show_default=True,
     help="Remove frame-to-frame colour flicker, guided by the film's own motion (resets at scene cuts).")

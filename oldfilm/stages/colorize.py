@@ -8,7 +8,9 @@ where it no longer matches the frame's own gray (occlusions, new content, wrong 
 the carried chroma is not trusted; when the frame's mean trust drops below ``min_trust`` the
 network speaks again on that frame. Key frames fall at least every ``net_every`` frames, on
 frame numbers that are multiples of it, so a chunk of a batch run that starts inside a shot
-places them as an unbroken run does.
+places them as an unbroken run does. With ``skip_trust``, the frames half-way between (multiples
+of ``net_every // 2``) are key frames too unless the carried chroma's mean trust there is still at
+least ``skip_trust``: the network speaks twice as often where the motion is hard to follow.
 """
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ class Colorize(Stage):
     def __init__(self, model: str | None = None, *, render_size: int | None = None,
                  models_dir: str | None = None, net: torch.nn.Module | None = None, only_gray: bool = False,
                  colour_strength: float = 1.0, net_every: int = 1, min_trust: float = 0.8, flow=None,
-                 sigma: float = 0.08, carry_size: int = 256, reference=None):
+                 sigma: float = 0.08, carry_size: int = 256, reference=None, skip_trust: float | None = None):
         if net_every < 1:
             raise ValueError(f"net_every must be at least 1, not {net_every}")
         self.colour_strength = colour_strength   # scales the model's a*b* (0: gray)
@@ -53,6 +55,7 @@ class Colorize(Stage):
         self.net = net if net is not None else weights.load(self.model_name, models_dir=models_dir)
         self.reference = self._reference(reference, models_dir) if reference else None
         self.net_every, self.min_trust, self.sigma, self.carry_size = net_every, min_trust, sigma, carry_size
+        self.skip_trust = skip_trust
         self.flow = flow if flow is not None or net_every == 1 else DISFlow("medium")
         self.network_frames = 0   # frames the network ran on (key frames), for measurement
         self.reset()
@@ -122,8 +125,9 @@ class Colorize(Stage):
             flows = [flow_tensor(f, frame.rgb.device) for f in self.flow.both(g8, g8_prev)]  # t -> t-1, t-1 -> t
             carried = warp(carried, flows[0])
             conf = self._agreement(carried, gray)
+        half = self.skip_trust is not None and frame.index % max(1, self.net_every // 2) == 0
         key = (self._last is None or frame.index % self.net_every == 0
-               or float(conf.mean()) < self.min_trust)
+               or float(conf.mean()) < (self.skip_trust if half else self.min_trust))
         if not key:
             self._held.append(dict(frame=frame, cbcr=carried[:, :2], conf=conf, flows=flows, gray=gray))
             self._last = (g8, carried)
