@@ -97,6 +97,22 @@ def test_specks_in_a_shots_first_and_last_frames_are_removed_and_a_fast_object_t
         assert out[i, 107:114, x - 3:x + 4].mean() > 0.85, i
 
 
+def test_a_speck_at_the_edge_is_not_taken_for_a_thing_entering_the_frame():
+    # at the top edge the frame before has no place for a thing entering from above: one match
+    # in the next frame decides. A thing that is there (as dark as the speck, 10 px lower) is
+    # picture; something only like it (58% as deep: a chance match) no longer makes dirt picture
+    from oldfilm.ops.restore import dust_mask
+    bg = np.full((96, 128), 0.6, np.float32)
+    cur = bg.copy()
+    cv2.circle(cur, (40, 3), 3, 0.1, -1)
+    for depth, dirt in ((0.58, True), (1.0, False)):
+        nxt = bg.copy()
+        cv2.circle(nxt, (40, 13), 3, 0.6 - 0.5 * depth, -1)
+        masks = dust_mask(cur, bg, nxt, [bg, nxt], reach=16)
+        found = masks is not None and np.maximum(*masks)[1:6, 38:43].mean() > 0.9
+        assert found == dirt, depth
+
+
 def test_exposure_flicker_drops_and_a_fade_stays():
     rng = np.random.default_rng(1)
     truth = backdrop(30) * np.linspace(1, 0.5, 30, dtype=np.float32)[:, None, None]   # a slow fade
