@@ -65,9 +65,11 @@ class GuidedColorize(Stage):
         self._held: list[dict] = []        # frames waiting for a keyframe ahead
 
     # ------------------------------------------------------------------ keyframes at working size
-    def _key_chroma(self, key: kf.Keyframe, y: torch.Tensor, dims) -> tuple[Chroma, torch.Tensor]:
-        """The keyframe's chroma (and at full size, for its own frame) on the film's luma ``y``
-        (1, 1, H, W): its a*b* joined to the film's L*, so painted colours fit the film's lightness."""
+    def _key_chroma(self, key: kf.Keyframe, frame: torch.Tensor, dims) -> tuple[Chroma, torch.Tensor]:
+        """The keyframe's chroma (and at full size, for its own frame) on the film's luma of
+        ``frame`` (1, 3, H, W): its a*b* joined to the film's L*, so painted colours fit the film's
+        lightness. A hint image's colours are spread over the frame (:meth:`_hint_chroma`)."""
+        y = luma(frame.float())
         rgb = torch.from_numpy(key.rgb).to(y.device).permute(2, 0, 1)[None].float() / 255
         L = rgb_to_lab(y.expand(-1, 3, -1, -1))[:, :1]
         ab = rgb_to_lab(rgb)[:, 1:]
@@ -79,8 +81,24 @@ class GuidedColorize(Stage):
         mask = torch.from_numpy(key.mask).to(y.device)[None, None].float()
         m_small = downsample(mask, dims)
         c_small = downsample(full * mask, dims) / m_small.clamp(min=1e-6)
-        cbcr = spread(small_y, c_small, (m_small > 0.2).float() * m_small)
+        cbcr = self._hint_chroma(small_y, c_small, (m_small > 0.2).float() * m_small, frame, dims)
         return Chroma(cbcr, torch.ones_like(cbcr[:, :1])), None
+
+    def _hint_chroma(self, small_y, hints, weight, frame, dims) -> torch.Tensor:
+        """A hint image's chroma over the whole frame: the hints' own colours spread edge-aware,
+        and, as far as the automatic colorizer already explains the hints, its colour pulled toward
+        them (the hints' difference from it spread and added). How far: 1 - the model's miss at
+        the hints relative to the hints' own chroma (0 where it is no nearer them than gray is),
+        so a model that is wrong on this film leaves the hints alone (bench/README.md)."""
+        own = spread(small_y, hints, weight)
+        auto = downsample(self.auto.chroma(frame.float()), dims)
+        miss = (weight * (hints - auto).norm(dim=1, keepdim=True)).sum() / \
+            (weight * hints.norm(dim=1, keepdim=True)).sum().clamp(min=1e-6)
+        pull = float((1 - miss).clamp(0, 1))
+        if pull == 0:
+            return own
+        pulled = auto + spread(small_y, hints - auto, weight)
+        return pull * pulled + (1 - pull) * own
 
     def _next_key(self, n: int) -> int | None:
         ahead = [k for k in self._keys if k > n]
@@ -108,7 +126,7 @@ class GuidedColorize(Stage):
             item = {"n": n, "rgb": frames.rgb[i:i + 1], "source": frames.source[i:i + 1],
                     "gray": grays[i], "fwd": None, "dist": 0, "full": None}
             if n in self._keys:
-                chroma, item["full"] = self._key_chroma(self._keys[n], ys[i:i + 1], dims)
+                chroma, item["full"] = self._key_chroma(self._keys[n], frames.source[i:i + 1], dims)
                 self._backward(item["gray"], chroma, n)
                 self._track = Track(self.flow)
                 self._track.start(item["gray"], chroma)
