@@ -117,7 +117,6 @@ class GuidedColorize(Stage):
     def _process(self, frames: Frames) -> Frames | None:
         h, w = frames.rgb.shape[-2:]
         dims = work_dims(h, w, self.work_size)
-        ys = luma(frames.source.float())
         grays = frames.grays(self.work_size)   # the stabilizer's gray frames: its flows are these
         self._prefetch(frames.index, grays)
         ready: list[dict] = []
