@@ -190,6 +190,57 @@ def test_local_fit_keeps_a_real_acceleration_and_smooths_jitter():
     assert spread < 0.45    # a line plus jitter: the acceleration is mostly not believed
 
 
+def test_the_dust_tests_shortcuts_give_what_the_plain_sums_give():
+    from oldfilm.ops import restore as ops
+    rng = np.random.default_rng(3)
+    H, W, reach, pad = 60, 80, 6, 6
+    cur, other = (cv2.copyMakeBorder(rng.random((H, W)).astype(np.float32), pad, pad, pad, pad,
+                                     cv2.BORDER_REFLECT101) for _ in range(2))
+    x, y = 30, 20
+    for size in (5, ops.SMALL_SPOT + 4):   # the direct sums and the DFT
+        patch = rng.random((size, size)).astype(np.float32)
+        mask = (rng.random((size, size)) > 0.3).astype(np.float32)
+        for step in (-1, 1):
+            found, changed = ops._track(patch, mask, cur, other, step, x, y, reach, pad)
+            for dy, dx in ((0, 0), (-6, 4), (3, -5), (6, 6)):
+                oy, ox = y + pad + step * dy, x + pad + step * dx
+                o, c = other[oy:oy + size, ox:ox + size], cur[oy:oy + size, ox:ox + size]
+                assert found[dy + reach, dx + reach] == pytest.approx((mask * (o - patch) ** 2).sum(), rel=1e-4)
+                assert changed[dy + reach, dx + reach] == pytest.approx((mask * (c - o) ** 2).sum(), rel=1e-4)
+            where = rng.random(found.shape) < 0.05
+            at, at_changed = ops._track_at(patch, mask, cur, other, step, x, y, reach, pad, where)
+            assert np.allclose(at[where], found[where], rtol=1e-4) and np.isinf(at[~where]).all()
+            assert np.allclose(at_changed[where], changed[where], rtol=1e-4)
+    # the candidates' stats are OpenCV's, for the seeded ones; the ring error is the plain mean
+    a, b, c = (cv2.GaussianBlur(rng.random((H, W)).astype(np.float32), (0, 0), 1.5) for _ in range(3))
+    labels, stats, seeded = ops._spikes(a, b, c, 0.1)
+    assert seeded.sum() >= 3
+    _, ref_labels, ref_stats, _ = cv2.connectedComponentsWithStats(
+        ((np.maximum(np.minimum(a - b, a - c), 0) - np.minimum(np.maximum(a - b, a - c), 0) > 0.05)
+         & (abs(b - c) < 0.5 * (np.maximum(np.minimum(a - b, a - c), 0) - np.minimum(np.maximum(a - b, a - c), 0))))
+        .astype(np.uint8), connectivity=8)
+    assert np.array_equal(labels, ref_labels) and np.array_equal(stats[seeded], ref_stats[seeded])
+    outside = 1 - cv2.dilate(seeded[labels].astype(np.float32), np.ones((9, 9), np.uint8))
+    err = np.minimum(abs(a - b) + abs(a - c), 0.5) * outside
+    for x0, y0, x1, y1 in ((0, 0, 20, 15), (35, 10, 80, 60), (10, 40, 30, 60)):
+        expected = err[y0:y1, x0:x1].sum() / outside[y0:y1, x0:x1].sum()
+        assert ops._ring_error(a, b, c, labels, seeded, x0, y0, x1, y1) == pytest.approx(expected, rel=1e-5)
+
+
+def test_translate_is_opencvs_bicubic_shift_with_mirrored_edges():
+    from oldfilm.ops.restore import translate
+    img = backdrop(1, 60, 80)[0]
+    rng = np.random.default_rng(1)
+    for dx, dy in ((0.3, -0.4), (2.0, 0.0), (-7.6, 3.25), (0.96, -12.5)):
+        ref = cv2.warpAffine(img, np.float32([[1, 0, dx], [0, 1, dy]]), (80, 60),
+                             flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT101)
+        out = translate(img, dx, dy)
+        assert out.shape == img.shape and abs(out - ref).max() < 1e-5
+    assert np.array_equal(translate(img, 2, 0)[:, :-2], img[:, 2:])   # whole pixels are moved exactly
+    colour = rng.random((20, 30, 3)).astype(np.float32)
+    assert np.allclose(translate(colour, 1.5, -2.5)[..., 1], translate(np.ascontiguousarray(colour[..., 1]), 1.5, -2.5))
+
+
 def test_a_vertical_scratch_is_removed():
     clean = backdrop(10)
     scratched = clean.copy()

@@ -7,6 +7,8 @@ less than the encode. Motion comes from :mod:`oldfilm.ops.flow`.
 """
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -120,26 +122,25 @@ def _moved(patch: np.ndarray, mask: np.ndarray, cur: np.ndarray, sides: list[np.
     in_place = 0.5 * sum(float((mask * (patch - f[at]) ** 2).sum()) for f in sides)
     d = np.arange(-reach, reach + 1)
     cy, cx = y + h / 2, x + w / 2
-
-    def off(step: int) -> np.ndarray:
-        return (((cx + step * d) < 0) | ((cx + step * d) >= W))[None] | (((cy + step * d) < 0) | ((cy + step * d) >= H))[:, None]
-
+    # per side, the motions whose place for the spot lies outside the frame
+    off_a, off_b = ((((cx + s * d) < 0) | ((cx + s * d) >= W))[None] | (((cy + s * d) < 0) | ((cy + s * d) >= H))[:, None]
+                    for s in steps)
     grain = float(mask.sum()) * noise ** 2    # what grain alone makes two aligned frames differ by
     match, changed = max(0.35 * in_place, 2 * grain), max(0.05 * in_place, 3 * grain)
     a, a_changed = _track(patch, mask, cur, sides[0], steps[0], x, y, reach, pad)
-    found_a = (a < match) & (a_changed > changed) & ~off(steps[0])
-    if not found_a.any() and not off(steps[0]).any():
-        return False   # the other frame alone counts only where this one's place lies outside it
-    if off(steps[0]).any() or found_a.sum() > 64:
+    found_a = (a < match) & (a_changed > changed) & ~off_a
+    if off_a.any() or found_a.sum() > 64:
         b, b_changed = _track(patch, mask, cur, sides[1], steps[1], x, y, reach, pad)
-    else:   # only where the first frame found it can the second count
+    elif found_a.any():   # only where the first frame found it can the second count
         b, b_changed = _track_at(patch, mask, cur, sides[1], steps[1], x, y, reach, pad, found_a)
-    found_b = (b < match) & (b_changed > changed) & ~off(steps[1])
+    else:
+        return False   # the other frame alone counts only where this one's place lies outside it
+    found_b = (b < match) & (b_changed > changed) & ~off_b
     both = found_a & found_b & (a + b < max(0.5 * in_place, 3 * grain))
     # a thing entering or leaving is found again at about the grain's level (it is the same
     # thing); near the border, a chance match in the texture only at a fraction of the in-place error
     close = min(0.25 * in_place, max(0.12 * in_place, 9 * grain))
-    one = (found_a & off(steps[1]) & (a < close)) | (found_b & off(steps[0]) & (b < close))
+    one = (found_a & off_b & (a < close)) | (found_b & off_a & (b < close))
     return bool(both.any() or one.any())
 
 
@@ -318,11 +319,23 @@ def fill_scratches(img: np.ndarray, y: np.ndarray, columns: list[int], score: np
     return out
 
 
+def _cubic_taps(shift: float) -> tuple[int, np.ndarray]:
+    """(whole pixels, the 4 bicubic taps of the fraction: Keys a = -0.75, as OpenCV) of a shift."""
+    i = math.floor(shift)
+    t, a = shift - i, -0.75
+    w0 = ((a * (t + 1) - 5 * a) * (t + 1) + 8 * a) * (t + 1) - 4 * a
+    w1 = ((a + 2) * t - (a + 3)) * t * t + 1
+    w2 = ((a + 2) * (1 - t) - (a + 3)) * (1 - t) * (1 - t) + 1
+    return i, np.array([w0, w1, w2, 1 - w0 - w1 - w2], np.float32)
+
+
 def translate(img: np.ndarray, dx: float, dy: float) -> np.ndarray:
-    """``img`` sampled at ``(x + dx, y + dy)`` (bicubic), edges mirrored: no black borders."""
+    """``img`` sampled at ``(x + dx, y + dy)`` (bicubic), edges mirrored: no black borders. A
+    shift is separable: two 4-tap filters on the mirrored frame, ~4x faster than warpAffine."""
     if abs(dx) < 1e-3 and abs(dy) < 1e-3:
         return img
-    m = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
     h, w = img.shape[:2]
-    return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_REFLECT101)
+    (ix, kx), (iy, ky) = _cubic_taps(dx), _cubic_taps(dy)
+    px, py = abs(ix) + 2, abs(iy) + 2
+    out = cv2.sepFilter2D(cv2.copyMakeBorder(img, py, py, px, px, cv2.BORDER_REFLECT101), -1, kx, ky, anchor=(0, 0))
+    return out[py + iy - 1:py + iy - 1 + h, px + ix - 1:px + ix - 1 + w]
