@@ -190,6 +190,31 @@ def test_local_fit_keeps_a_real_acceleration_and_smooths_jitter():
     assert spread < 0.45    # a line plus jitter: the acceleration is mostly not believed
 
 
+def test_faint_specks_on_a_grainy_still_are_found(monkeypatch):
+    from oldfilm.ops import restore as ops
+    clean = backdrop(3, speed=0)
+    spots = [(30 + 40 * i, 30 + 40 * j) for i in range(4) for j in range(2)]
+    found, elsewhere, shipped = {}, 0.0, ops.FAINT
+    for faint in (shipped, 4.0):   # 4: the faint tier off
+        monkeypatch.setattr(ops, "FAINT", faint)
+        found[faint] = 0
+        for seed in range(4):
+            rng = np.random.default_rng(seed)
+            f = np.clip(clean + rng.normal(0, 0.06, clean.shape).astype(np.float32), 0, 1)   # heavy grain
+            cur = f[1].copy()
+            for x, y in spots:   # specks under 4 grain levels (of the blurred difference)
+                cv2.circle(cur, (x, y), 3, float(np.clip(cur[y, x] - 0.1, 0, 1)), -1)
+            masks = ops.dust_mask(cur, f[0], f[2], [f[0], f[2]], reach=16)
+            mask = np.maximum(*masks)
+            found[faint] += sum(mask[y - 1:y + 2, x - 1:x + 2].mean() > 0.9 for x, y in spots)
+            away = np.ones(mask.shape, bool)
+            for x, y in spots:
+                away[y - 8:y + 9, x - 8:x + 9] = False
+            elsewhere = max(elsewhere, float((mask[away] > 0.5).mean()))
+    assert found[shipped] >= found[4.0] + 2 and found[shipped] >= 20   # of 32
+    assert elsewhere < 0.01   # grain is not taken for dust
+
+
 def test_the_dust_tests_shortcuts_give_what_the_plain_sums_give():
     from oldfilm.ops import restore as ops
     rng = np.random.default_rng(3)
@@ -213,8 +238,8 @@ def test_the_dust_tests_shortcuts_give_what_the_plain_sums_give():
             assert np.allclose(at_changed[where], changed[where], rtol=1e-4)
     # the candidates' stats are OpenCV's, for the seeded ones; the ring error is the plain mean
     a, b, c = (cv2.GaussianBlur(rng.random((H, W)).astype(np.float32), (0, 0), 1.5) for _ in range(3))
-    labels, stats, seeded = ops._spikes(a, b, c, 0.1)
-    assert seeded.sum() >= 3
+    labels, stats, seeded, strong = ops._spikes(a, b, c, 0.1, 0.1)
+    assert seeded.sum() >= 3 and np.array_equal(seeded, strong)
     _, ref_labels, ref_stats, _ = cv2.connectedComponentsWithStats(
         ((np.maximum(np.minimum(a - b, a - c), 0) - np.minimum(np.maximum(a - b, a - c), 0) > 0.05)
          & (abs(b - c) < 0.5 * (np.maximum(np.minimum(a - b, a - c), 0) - np.minimum(np.maximum(a - b, a - c), 0))))

@@ -67,6 +67,11 @@ def local_fit(values: np.ndarray, at: int, sigma: float, degree: int = 1, centre
     return value.reshape(values.shape[1:])
 
 
+# a candidate speck is seeded at 4 noise levels; a fainter one, seeded between 3.5 and 4, is kept
+# only where the neighbours match the frame closely around it (ring error under 2 noise levels +
+# 0.01, not 3 + 0.02) and the picture there moves as a whole (its compensated neighbours within a
+# noise level of the raw ones): a thing in motion the flow half followed is neither
+FAINT = 3.5
 SMALL_SPOT = 10   # patches up to this side are matched by direct sums, larger ones by DFT
 
 
@@ -144,10 +149,11 @@ def _moved(patch: np.ndarray, mask: np.ndarray, cur: np.ndarray, sides: list[np.
     return bool(both.any() or one.any())
 
 
-def _spikes(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, threshold: float):
+def _spikes(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, threshold: float, faint: float):
     """Candidate specks against one pair of neighbours: pixels that differ from both in the same
-    direction while the two agree, seeded above ``threshold`` and grown down to half of it.
-    Returns the components (labels, stats) and which of them are seeded."""
+    direction while the two agree, seeded above ``faint`` (<= ``threshold``) and grown down to
+    half of ``threshold``. Returns the components (labels, stats), which of them are seeded and
+    which seeded above ``threshold``."""
     dp, dn = cur - prev, cur - nxt
     # min(|dp|, |dn|) where the two have the same sign, else 0
     spike = np.maximum(np.minimum(dp, dn), 0) - np.minimum(np.maximum(dp, dn), 0)
@@ -155,6 +161,9 @@ def _spikes(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, threshold: float
     n, labels = cv2.connectedComponents(((spike > 0.5 * threshold) & agree).astype(np.uint8), connectivity=8)
     seeded = np.zeros(n, bool)
     seeded[labels[(spike > threshold) & agree]] = True
+    seeded[0] = False
+    strong = seeded.copy()
+    seeded[labels[(spike > faint) & agree]] = True
     seeded[0] = False
     # (x, y, w, h, area) of the seeded components only (OpenCV's stats of all of them, mostly
     # grain, cost 5x the labelling)
@@ -169,7 +178,7 @@ def _spikes(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, threshold: float
         x0, y0 = np.minimum.reduceat(xs, starts), np.minimum.reduceat(ys, starts)
         x1, y1 = np.maximum.reduceat(xs, starts), np.maximum.reduceat(ys, starts)
         stats[ids[starts]] = np.stack([x0, y0, x1 - x0 + 1, y1 - y0 + 1, np.diff(np.r_[starts, len(ids)])], 1)
-    return labels, stats, seeded
+    return labels, stats, seeded, strong
 
 
 def _ring_error(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, labels: np.ndarray, seeded: np.ndarray,
@@ -200,8 +209,9 @@ def dust_mask(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, raw: tuple[np.
     same direction while they agree with each other (the spike detection index, on lightly
     blurred frames so that grain does not count), first against the compensated pair, then
     against the raw pair (a large speck drags the flow: the compensated neighbours then carry
-    its distortion, the raw ones do not). Kept as picture, not dirt: spots where the neighbours
-    do not match the frame around the spot either (the motion failed there), large spots, and
+    its distortion, the raw ones do not); seeded at 4 noise levels, or at 3.5 with stricter
+    evidence (see ``FAINT``). Kept as picture, not dirt: spots where the neighbours do not match
+    the frame around the spot either (the motion failed there), large spots, and
     spots found again on both sides along a steady motion of up to ``reach`` pixels (an object
     moving faster than the flow followed: the classic failure of dust removal), see :func:`_moved`.
     ``steps``: how many frames away ``prev`` and ``nxt`` are: the frames on either side, or at
@@ -211,7 +221,7 @@ def dust_mask(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, raw: tuple[np.
     cur, prev, nxt = blur(cur), blur(prev), blur(nxt)
     raw = [blur(r) for r in raw]
     noise = noise_level(cur - prev)
-    threshold = max(threshold, 4 * noise)
+    threshold, faint = max(threshold, 4 * noise), max(threshold, FAINT * noise)
     H, W = cur.shape
     p = max(map(abs, steps)) * reach
     pad = lambda r: cv2.copyMakeBorder(r, p, p, p, p, cv2.BORDER_REFLECT101)  # noqa: E731
@@ -221,7 +231,7 @@ def dust_mask(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, raw: tuple[np.
     moving = np.zeros((H, W), bool)   # spots found to be things in motion: not tested again
     masks = []
     for before, after in ((prev, nxt), raw):
-        labels, stats, seeded = _spikes(cur, before, after, threshold)
+        labels, stats, seeded, strong = _spikes(cur, before, after, threshold, faint)
         hit = np.zeros((H, W), np.uint8)   # the specks kept in this pass
         ks = np.flatnonzero(seeded & (stats[:, 4] >= 3))
         for k in ks[np.argsort(-stats[ks, 4])][:max_spots]:
@@ -235,6 +245,11 @@ def dust_mask(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, raw: tuple[np.
             ring = _ring_error(cur, before, after, labels, seeded, x0, y0, x1, y1)
             if ring is None or ring > 3 * noise + 0.02:
                 continue
+            if not strong[k]:
+                box = slice(y0, y1), slice(x0, x1)
+                still = float(np.mean(np.abs(prev[box] - raw[0][box]) + np.abs(nxt[box] - raw[1][box])))
+                if ring > 2 * noise + 0.01 or still > noise:
+                    continue
             px, py = max(0, x - 1), max(0, y - 1)
             spot = cv2.dilate((labels[py:y + h + 1, px:x + w + 1] == k).astype(np.float32), np.ones((3, 3), np.uint8))
             if _moved(cur[py:y + h + 1, px:x + w + 1], spot, padded, sides, steps, px, py, reach, (H, W), noise):
