@@ -124,9 +124,28 @@ def flow_trust(bw: torch.Tensor, fw: torch.Tensor, gray: torch.Tensor, gray_prev
 
 def pair_trust(ab: np.ndarray, ba: np.ndarray, a: np.ndarray, b: np.ndarray, sigma: float) -> torch.Tensor:
     """:func:`flow_trust` (1, 1, H, W) on the CPU of gray frame ``b`` brought onto gray frame ``a``
-    (uint8), from the flows ``ab`` (a -> b) and ``ba`` as (H, W, 2) arrays."""
-    return flow_trust(flow_tensor(ab, "cpu"), flow_tensor(ba, "cpu"), gray_tensor(a, "cpu"),
-                      gray_tensor(b, "cpu"), sigma)
+    (uint8), from the flows ``ab`` (a -> b) and ``ba`` as (H, W, 2) arrays. The same maths in
+    numpy and OpenCV, which release the GIL and run on the calling thread (the flow's workers):
+    torch's two-thread kernels on these small frames cost ~3x the CPU on 2 busy cores."""
+    h, w = ab.shape[:2]
+    gx, gy = _np_grid(h, w)
+    u, v = ab[..., 0], ab[..., 1]
+    mx, my = gx + u, gy + v   # where each pixel of a lands in b: one pair of maps for both remaps
+    back = cv2.remap(ba, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    fa, fb = u * u + v * v, back[..., 0] ** 2 + back[..., 1] ** 2
+    miss = (u + back[..., 0]) ** 2 + (v + back[..., 1]) ** 2
+    round_trip = miss > 0.01 * (fa + fb) + 0.5            # non_occlusion's tests, in its float32
+    grad = np.zeros((h, w), np.float32)
+    du, dv = u[:, 1:] - u[:, :-1], v[:, 1:] - v[:, :-1]
+    grad[:, :-1] = du * du + dv * dv
+    du, dv = u[1:] - u[:-1], v[1:] - v[:-1]
+    grad[:-1] += du * du + dv * dv
+    boundary = grad > 0.01 * fa + 0.002
+    ok = ~(round_trip | boundary) & (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)
+    warped = cv2.remap(b.astype(np.float32) / 255, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    diff = (warped - a.astype(np.float32) / 255) / np.float32(sigma)
+    trust = np.exp(-(diff * diff)) * ok
+    return torch.from_numpy(trust.astype(np.float32, copy=False))[None, None]
 
 
 def gray_tensor(gray: np.ndarray, device) -> torch.Tensor:
