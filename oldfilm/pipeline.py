@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from .errors import BadInput
 from .scenes import SceneDetector
-from .stages import Frames, Stage
+from .stages import Frames, Stage, to_tensor
 from .video import FrameReader, FrameWriter, VideoInfo, probe
 from .video.probe import same_film
 
@@ -133,17 +133,10 @@ class Pipeline:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self._dtype)
 
-    def _tensor(self, batch: np.ndarray) -> torch.Tensor:
-        t = torch.from_numpy(batch)
-        if self.device.type == "cuda":
-            t = t.pin_memory().to(self.device, non_blocking=True)
-        return t.to(self.device).permute(0, 3, 1, 2).float().mul_(1 / 255)
-
     def _to_frames(self, batch: np.ndarray, source: np.ndarray | None, index: int = 0) -> Frames:
-        rgb = self._tensor(batch)
-        if source is None:
-            return Frames(rgb, rgb, index)
-        src = self._tensor(source)
+        if source is None:   # made float on the device when a stage first reads it
+            return Frames.decoded(batch, self.device, index)
+        rgb, src = to_tensor(batch, self.device), to_tensor(source, self.device)
         if src.shape[-2:] != rgb.shape[-2:]:
             src = torch.nn.functional.interpolate(src, size=rgb.shape[-2:], mode="bilinear", align_corners=False)
         return Frames(rgb, src, index)

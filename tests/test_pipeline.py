@@ -90,3 +90,34 @@ def test_importing_oldfilm_makes_openmp_wait_passively_unless_chosen():
                                    text=True, check=True).stdout.strip()
     assert run(env) == "PASSIVE"
     assert run({**env, "OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE"
+
+
+def test_decoded_frames_are_made_float_only_when_read(monkeypatch):
+    """A stage that changes nothing costs no conversion: the writer gets the decoded bytes back.
+    A stage that reads the picture gets what the eager conversion gave, through slices and joins."""
+    import oldfilm.stages as stages
+    from oldfilm.stages import Identity
+
+    made = []
+    real = stages.to_tensor
+    monkeypatch.setattr(stages, "to_tensor", lambda b, d: made.append(len(b)) or real(b, d))
+    ins = batches(23, 5)
+    pipe = Pipeline([Delay(), Identity()], device="cpu", progress=False, detect_scenes=False)
+    out = list(pipe.process_batches(ins))
+    assert made == [] and np.array_equal(np.concatenate(out), np.concatenate(ins))
+    # every byte value comes back as it went in, read or not (the old float round trip's result)
+    u8 = np.arange(256, dtype=np.uint8).reshape(4, 8, 8, 1).repeat(3, -1)
+    read = Frames.decoded(u8, torch.device("cpu"))
+    assert np.array_equal(read.to_uint8(), u8) and made == []
+    assert torch.equal(read.rgb, real(u8, torch.device("cpu"))) and made == [4]
+    assert read.rgb is read.source and np.array_equal(read.to_uint8(), u8)
+    # sliced, joined, given chroma before being read: as the eager frames
+    lazy, eager = Frames.decoded(u8, torch.device("cpu"), 3), Frames(read.source, read.source, 3)
+    cbcr = torch.rand(4, 2, 4, 4) - 0.5
+    for a, b in [(Frames.cat([lazy[0:1], lazy[1:4]]), Frames.cat([eager[0:1], eager[1:4]])),
+                 (lazy.with_chroma(cbcr)[1:3], eager.with_chroma(cbcr)[1:3]),
+                 (Frames.cat([lazy.with_chroma(cbcr)[0:2], lazy.with_chroma(cbcr)[2:4]]), eager.with_chroma(cbcr))]:
+        assert a.index == b.index and len(a) == len(b)
+        assert np.array_equal(a.to_uint8(), b.to_uint8()) and torch.equal(a.rgb, b.rgb)
+        assert torch.equal(a.source, b.source)
+    assert made == [4, 4, 2, 4]   # unread parts are joined as bytes; each batch converted once, when read

@@ -8,6 +8,14 @@ from ..ops.color import downsample, rgb_to_ycbcr, to_uint8, with_chroma, with_ch
 from ..ops.flow import small_grays
 
 
+def to_tensor(batch: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A decoded ``(B, H, W, 3)`` uint8 batch as ``(B, 3, H, W)`` float RGB in [0, 1] on ``device``."""
+    t = torch.from_numpy(batch)
+    if device.type == "cuda":
+        t = t.pin_memory().to(device, non_blocking=True)
+    return t.to(device).permute(0, 3, 1, 2).float().mul_(1 / 255)
+
+
 class Frames:
     """A batch in film order: the picture so far and the decoded film frames it came from.
 
@@ -21,39 +29,72 @@ class Frames:
     chroma (colorize, then stabilize) hand it on at their own small size, and the full-resolution
     picture is composed once, when a stage or the writer first reads :attr:`rgb`.
 
+    :meth:`decoded`: frames of a decoded uint8 batch, made float on the device only when a stage
+    first reads :attr:`source` or :attr:`rgb`; while the picture is still the decoded one,
+    :meth:`to_uint8` hands the decoded bytes back (a stage that changes nothing costs no
+    conversion either way).
+
     :meth:`grays`: the source's small gray frames for optical flow, made once per batch and shared
     by the stages that ask for the same size (colorize carrying colour, then the stabilizer).
     """
 
-    __slots__ = ("_rgb", "source", "index", "chroma", "_grays")
+    __slots__ = ("_rgb", "_source", "index", "chroma", "_grays", "_u8", "_device")
 
     def __init__(self, rgb: torch.Tensor, source: torch.Tensor, index: int = 0, chroma: torch.Tensor | None = None,
                  grays: dict | None = None):
-        self._rgb, self.source, self.index, self.chroma = rgb, source, index, chroma
+        self._rgb, self._source, self.index, self.chroma = rgb, source, index, chroma
         self._grays = grays if grays is not None else {}   # size -> list of (h, w) uint8, one per frame
+        self._u8, self._device = None, None   # the decoded batch, while the source is not yet made from it
+
+    @classmethod
+    def decoded(cls, batch: np.ndarray, device: torch.device, index: int = 0, chroma: torch.Tensor | None = None,
+                grays: dict | None = None) -> "Frames":
+        """The frames of a decoded ``(B, H, W, 3)`` uint8 batch whose picture is still the source."""
+        frames = cls(None, None, index, chroma, grays)
+        frames._u8, frames._device = batch, device
+        return frames
+
+    @property
+    def source(self) -> torch.Tensor:
+        if self._source is None:   # made once, when first read; the picture is the source itself
+            self._source = to_tensor(self._u8, self._device)
+            self._rgb = self._source if self._rgb is None else self._rgb
+            self._u8 = None
+        return self._source
 
     @property
     def rgb(self) -> torch.Tensor:
         if self.chroma is not None:
-            self._rgb, self.chroma = with_chroma(self._rgb, self.chroma), None
-        return self._rgb
+            self._rgb, self.chroma = with_chroma(self._picture(), self.chroma), None
+        return self._picture()
+
+    def _picture(self) -> torch.Tensor:
+        return self.source if self._rgb is None else self._rgb
 
     def __len__(self) -> int:
-        return len(self._rgb)
+        return len(self._u8 if self._source is None else self._source)
 
     def __getitem__(self, index: slice) -> "Frames":
         chroma = None if self.chroma is None else self.chroma[index]
+        first = self.index + index.indices(len(self))[0]
+        grays = {k: v[index] for k, v in self._grays.items()}
+        if self._source is None:
+            return Frames.decoded(self._u8[index], self._device, first, chroma, grays)
         source = self.source[index]
-        return Frames(source if self._rgb is self.source else self._rgb[index], source,
-                      self.index + index.indices(len(self))[0], chroma, {k: v[index] for k, v in self._grays.items()})
+        return Frames(source if self._rgb is self._source else self._rgb[index], source, first, chroma, grays)
+
+    def _lazy(self, rgb, chroma) -> "Frames":
+        if self._source is None and rgb is None:
+            return Frames.decoded(self._u8, self._device, self.index, chroma, self._grays)
+        return Frames(self._picture() if rgb is None else rgb, self.source, self.index, chroma, self._grays)
 
     def with_rgb(self, rgb: torch.Tensor) -> "Frames":
         """The same frames with a new picture (what a stage returns)."""
-        return Frames(rgb, self.source, self.index, grays=self._grays)
+        return self._lazy(rgb, None)
 
     def with_chroma(self, cbcr: torch.Tensor) -> "Frames":
         """The same frames with the picture's luma kept and its chroma replaced by ``cbcr``."""
-        return Frames(self._rgb, self.source, self.index, cbcr, self._grays)
+        return self._lazy(self._rgb, cbcr)
 
     def grays(self, size: int) -> list[np.ndarray]:
         """The source frames as gray uint8 at long side ``size`` (:func:`~oldfilm.ops.flow.small_grays`)."""
@@ -63,25 +104,30 @@ class Frames:
 
     def to_uint8(self) -> np.ndarray:
         """The picture as (B, H, W, 3) uint8 on the CPU, rounded: what the writer takes."""
+        if self._source is None and self.chroma is None:
+            return self._u8   # still the decoded frames: exactly their bytes
         if self.chroma is not None:
-            return with_chroma_u8(self._rgb, self.chroma)
-        return to_uint8(self._rgb)
+            return with_chroma_u8(self._picture(), self.chroma)
+        return to_uint8(self._picture())
 
     def chroma_at(self, size: tuple[int, int]) -> torch.Tensor:
         """The picture's Cb/Cr at ``size`` (from the pending chroma when there is one)."""
         if self.chroma is None:
-            return rgb_to_ycbcr(downsample(self._rgb.float(), size))[:, 1:]
+            return rgb_to_ycbcr(downsample(self._picture().float(), size))[:, 1:]
         return downsample(self.chroma, size)
 
     @staticmethod
     def cat(parts: list["Frames"]) -> "Frames":
-        source = torch.cat([p.source for p in parts])
         grays = {k: [g for p in parts for g in p._grays[k]] for k in set.intersection(*(set(p._grays) for p in parts))}
         sizes = {None if p.chroma is None else tuple(p.chroma.shape[-2:]) for p in parts}
-        if len(sizes) == 1 and None not in sizes:   # all pending at one size: still pending
+        chroma = torch.cat([p.chroma for p in parts]) if len(sizes) == 1 and None not in sizes else None
+        if all(p._source is None for p in parts) and (chroma is not None or sizes == {None}):
+            return Frames.decoded(np.concatenate([p._u8 for p in parts]), parts[0]._device, parts[0].index, chroma, grays)
+        source = torch.cat([p.source for p in parts])
+        if chroma is not None:   # all pending at one size: still pending
             # a picture that is still the source itself (the first stage's) is joined once, not twice
-            rgb = source if all(p._rgb is p.source for p in parts) else torch.cat([p._rgb for p in parts])
-            return Frames(rgb, source, parts[0].index, torch.cat([p.chroma for p in parts]), grays)
+            rgb = source if all(p._rgb is p._source for p in parts) else torch.cat([p._rgb for p in parts])
+            return Frames(rgb, source, parts[0].index, chroma, grays)
         return Frames(torch.cat([p.rgb for p in parts]), source, parts[0].index, grays=grays)
 
 
