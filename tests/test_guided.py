@@ -188,6 +188,33 @@ def test_a_reference_is_trusted_where_it_shows_the_frame_at_the_frame_s_lightnes
     assert trust["dark"] < 0.02 and trust["other"] < 0.02   # measured 0 and 0
 
 
+def test_each_reference_photo_must_show_the_frame_by_itself(colour_clip):
+    """Four photos that each show a quarter of the frame (the rest noise) are not trusted together
+    where none is alone (several unrelated photos explain more of a frame than any one: the film
+    failure of bench/README.md); beside a photo that shows the frame they take nothing from it."""
+    from oldfilm import weights
+    from oldfilm.ops.color import downsample, gray_lightness, luma
+    from oldfilm.ops.exemplar import Reference
+
+    _, _, _, frames = colour_clip
+    L = gray_lightness(downsample(luma(tensor(frames[:1])), (144, 192)))
+    rng = np.random.default_rng(2)
+    quarters = []
+    for k in range(4):
+        photo = cv2.resize(rng.integers(0, 255, (6, 8, 3), dtype=np.uint8), (160, 120), interpolation=cv2.INTER_CUBIC)
+        photo[:, 40 * k:40 * (k + 1)] = frames[12][:, 40 * k:40 * (k + 1)]
+        quarters.append(photo)
+    trunk = weights.load(weights.default("colorize")).trunk
+    with torch.inference_mode():
+        trust = lambda photos: Reference(trunk, photos).match(L)[1]  # noqa: E731
+        alone = [float(trust([q]).mean()) for q in quarters]
+        together = float(trust(quarters).mean())
+        same, same_and_quarters = trust([frames[12]]), trust([frames[12], *quarters])
+    assert together <= max(alone) + 1e-6    # measured 0 (each alone: 0); the bank as a whole 0.38 before
+    assert float(same.mean()) > 0.3            # measured 0.43
+    assert float(same_and_quarters.mean()) >= float(same.mean()) - 1e-6   # 0.433 and 0.433 (0.425 before)
+
+
 def test_colorize_with_a_reference_runs_and_bad_references_are_one_line(colour_clip, tmp_path):
     truth, gray, _, frames = colour_clip
     photo = tmp_path / "set.png"
