@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .flow import DISFlow, flow_tensor, gray_tensor, inside, round_trip_error, warp
+from .flow import DISFlow, flow_tensor, gaussian, gray_tensor, inside, round_trip_error, warp
 
 
 @dataclass
@@ -51,9 +51,8 @@ class Chroma:
 def _affinities(luma: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Weights between each pixel and its right / lower neighbour: near 1 across flat luma, near 0
     across an edge."""
-    wx = torch.exp(-((luma[..., :, 1:] - luma[..., :, :-1]) / sigma) ** 2)
-    wy = torch.exp(-((luma[..., 1:, :] - luma[..., :-1, :]) / sigma) ** 2)
-    return wx, wy
+    return (gaussian(luma[..., :, 1:] - luma[..., :, :-1], sigma),
+            gaussian(luma[..., 1:, :] - luma[..., :-1, :], sigma))
 
 
 def _sweeps(u: torch.Tensor, data: torch.Tensor, weight: torch.Tensor, wx: torch.Tensor, wy: torch.Tensor,
@@ -66,13 +65,16 @@ def _sweeps(u: torch.Tensor, data: torch.Tensor, weight: torch.Tensor, wx: torch
     if n == 0:
         return u
     # two zero-bordered buffers, each sweep reading one and writing the other's inside: five fused
-    # multiply-adds a sweep and no allocation (1.5x faster than padding and summing anew)
+    # multiply-adds a sweep and no allocation (1.5x faster than padding and summing anew); the
+    # views (inside, left, right, up, down) made once, as at the coarse levels a sweep is mostly
+    # the cost of calls
     bufs = [F.pad(u, (1, 1, 1, 1)), u.new_zeros((*u.shape[:-2], u.shape[-2] + 2, u.shape[-1] + 2))]
+    views = [(b[..., 1:-1, 1:-1], b[..., 1:-1, :-2], b[..., 1:-1, 2:], b[..., :-2, 1:-1], b[..., 2:, 1:-1])
+             for b in bufs]
     for i in range(n):
-        p, out = bufs[i % 2], bufs[1 - i % 2][..., 1:-1, 1:-1]
-        torch.addcmul(fixed, wl, p[..., 1:-1, :-2], out=out)
-        out.addcmul_(wr, p[..., 1:-1, 2:]).addcmul_(wu, p[..., :-2, 1:-1]).addcmul_(wd, p[..., 2:, 1:-1])
-    return bufs[n % 2][..., 1:-1, 1:-1]
+        (_, left, right, up, down), out = views[i % 2], views[1 - i % 2][0]
+        torch.addcmul(fixed, wl, left, out=out).addcmul_(wr, right).addcmul_(wu, up).addcmul_(wd, down)
+    return views[n % 2][0]
 
 
 def _coarser(wx, wy, vc, c):
@@ -115,36 +117,53 @@ class Track:
     """
 
     def __init__(self, flow=None, *, sigma: float = 0.08, fill_below: float = 0.3, fill_conf: float = 0.4,
-                 spread_sigma: float = 0.04, slip: float = 2.0, direct: bool = True):
+                 spread_sigma: float = 0.04, slip: float = 2.0, direct: bool = True, direct_every: int = 1,
+                 direct_flow=None):
         self.flow = flow if flow is not None else DISFlow("medium")
+        self.direct_flow = direct_flow if direct_flow is not None else self.flow
         self.sigma, self.fill_below, self.fill_conf, self.spread_sigma = sigma, fill_below, fill_conf, spread_sigma
         self.slip = slip   # px: a round trip missing by more is an occlusion
-        self.direct = direct   # also match each frame straight to the anchor
+        self.direct = direct   # also match frames straight to the anchor: every ``direct_every``-th
+        self.direct_every = direct_every
         self.gray: np.ndarray | None = None
         self.state: Chroma | None = None
 
     def start(self, gray: np.ndarray, chroma: Chroma) -> None:
         self.gray, self.state = gray, chroma.float()
         self.anchor = (gray, self.state)
+        self.steps = 0
+
+    def _matches_anchor(self, step: int) -> bool:
+        return self.direct and step % self.direct_every == 0
+
+    def prefetch(self, grays: list[np.ndarray]) -> None:
+        """Start the flows :meth:`step` will ask for on the next frames ``grays`` (on the flows'
+        worker threads, while the caller works)."""
+        prev = [self.gray] + grays[:-1]
+        self.flow.prefetch(zip(grays, prev))
+        self.direct_flow.prefetch([(g, self.anchor[0]) for i, g in enumerate(grays, self.steps + 1)
+                                   if self._matches_anchor(i)])
 
     def _direct(self, gray: np.ndarray, now: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The anchor's chroma brought straight onto ``gray`` by one flow, and its trust: where the
         anchor's content is visible again (after an occlusion, or the camera came back) it has the
         anchor's colour exactly, with none of the frame-to-frame chain's drift."""
         a_gray, a = self.anchor
-        bw = flow_tensor(self.flow.both(gray, a_gray)[0], now.device)
-        trust = self.flow.trust(gray, a_gray, self.sigma).to(now.device) * warp(a.conf, bw)
+        bw = flow_tensor(self.direct_flow.both(gray, a_gray)[0], now.device)
+        trust = self.direct_flow.trust(gray, a_gray, self.sigma).to(now.device) * warp(a.conf, bw)
         return warp(a.cbcr, bw), trust
 
     def step(self, gray: np.ndarray) -> Chroma:
         """Carry the state onto the next frame ``gray`` and return it (also the new state)."""
         device = self.state.cbcr.device
+        self.steps += 1
+        direct = self._matches_anchor(self.steps)
         bw, fw = (flow_tensor(f, device) for f in self.flow.both(gray, self.gray))   # new -> last, last -> new
         now = gray_tensor(gray, device)
         trust = self.flow.trust(gray, self.gray, self.sigma).to(device)   # from the flow's workers when it can
         cbcr = warp(self.state.cbcr, bw)
         conf = warp(self.state.conf, bw) * trust
-        if self.direct:
+        if direct:
             d_cbcr, d_trust = self._direct(gray, now)
             # only where the chain lost track: a long match can be fooled by repeating texture
             take = d_trust * (1 - conf)
@@ -154,9 +173,9 @@ class Track:
         # fill. The occlusion test of the confidence also flags small flow slips, where the carried
         # colour is still better than a filled one.
         miss, length = round_trip_error(bw, fw)
-        agree = torch.exp(-((warp(gray_tensor(self.gray, device), bw) - now) / self.sigma) ** 2)
+        agree = gaussian(warp(gray_tensor(self.gray, device), bw) - now, self.sigma)
         low = (inside(bw) < 0.5) | (agree < self.fill_below) | (miss > 0.05 * length + self.slip ** 2)
-        if self.direct:
+        if direct:
             low &= d_trust < self.fill_below
         if low.any():
             cbcr = torch.where(low, spread(now, cbcr, trust, sigma=self.spread_sigma), cbcr)

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from .. import weights
 from ..errors import BadInput
 from ..ops.color import downsample, gray_lightness, lab_to_rgb, luma, rgb_to_ycbcr, with_chroma
-from ..ops.flow import DISFlow, flow_tensor, gray_tensor, warp
+from ..ops.flow import DISFlow, flow_tensor, gaussian, gray_tensor, warp
 from ..ops.propagate import Chroma, merge
 from . import Frames, Stage
 
@@ -142,7 +142,7 @@ class Colorize(Stage):
     def _agreement(self, carried: torch.Tensor, gray: torch.Tensor) -> torch.Tensor:
         """Confidence of carried chroma: the key frame's gray, carried the same way, matches this
         frame's gray (wrong flow, occlusions and drift all show as a mismatch)."""
-        return torch.exp(-((carried[:, 2:] - gray) / self.sigma) ** 2)
+        return gaussian(carried[:, 2:] - gray, self.sigma)
 
     def _resolve(self, key: torch.Tensor, flows: list | None) -> list[Frames]:
         """The held frames, each blending its forward chroma with the key frame's carried back

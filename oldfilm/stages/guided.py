@@ -19,7 +19,7 @@ import torch
 
 from .. import keyframes as kf
 from ..errors import BadInput
-from ..ops.color import downsample, lab_to_rgb, luma, rgb_to_lab, rgb_to_ycbcr, with_chroma
+from ..ops.color import downsample, lab_to_rgb, luma, rgb_to_lab, rgb_to_ycbcr
 from ..ops.flow import DISFlow
 from ..ops.propagate import Chroma, Track, merge, spread
 from . import Frames, Stage
@@ -151,9 +151,7 @@ class GuidedColorize(Stage):
         keyframe), started on the flow's worker threads while this thread carries and fills."""
         if self._track is None or any(first + i in self._keys for i in range(len(grays))):
             return
-        prev = [self._track.gray] + grays[:-1]
-        anchor = self._track.anchor[0]
-        self.flow.prefetch([p for g, q in zip(grays, prev) for p in ((g, q), (g, anchor))])
+        self._track.prefetch(grays)
 
     @staticmethod
     def _compact(item: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -175,25 +173,26 @@ class GuidedColorize(Stage):
             item["fwd"] = item["fwd"].half() if item["fwd"] is not None else None
 
     def _emit(self, items: list[dict]) -> Frames | None:
+        """The frames with their chroma pending (:class:`Frames`): the stabilizer after this
+        stage corrects it at its own small size and the writer composes the full-size picture once.
+        At the working size, unless a keyframe's own frame (its chroma at full size) or a frame of
+        the automatic colorizer is among them: then all at full size."""
         if not items:
             return None
         device = self.auto_device()
         rgb = torch.cat([self._restore(it["rgb"], device) for it in items])
         source = torch.cat([self._restore(it["source"], device) if it["source"] is not None else
                             self._restore(it["rgb"], device) for it in items])
-        out = rgb.clone()
+        # the working size's chroma upsampled bilinearly (by the writer): following the luma with a
+        # guided filter measured worse (its windows blur: the truth's own chroma through it 0.26x
+        # gray on bikes against 0.15x bilinear, bench/README.md)
         need_auto = [j for j, it in enumerate(items) if it["fwd"] is None]
-        if need_auto:
-            out[need_auto] = self.auto.colorize(rgb[need_auto])
-        for j, it in enumerate(items):
-            if it["fwd"] is None:
-                continue
-            # the working size's chroma upsampled bilinearly (with_chroma): following the luma with
-            # a guided filter measured worse (its windows blur: the truth's own chroma through it
-            # 0.26x gray on bikes against 0.15x bilinear, bench/README.md)
-            cbcr = it["full"] if it["full"] is not None else it["fwd"].float().cbcr.to(device)
-            out[j:j + 1] = with_chroma(rgb[j:j + 1], cbcr)
-        return Frames(out, source, items[0]["n"])
+        auto = dict(zip(need_auto, self.auto.chroma(rgb[need_auto]))) if need_auto else {}
+        cbcr = [auto[j][None] if j in auto else it["full"] if it["full"] is not None else
+                it["fwd"].float().cbcr.to(device) for j, it in enumerate(items)]
+        size = cbcr[0].shape[-2:] if len({c.shape[-2:] for c in cbcr}) == 1 else rgb.shape[-2:]
+        cbcr = torch.cat([downsample(c, size) for c in cbcr])
+        return Frames(rgb, source, items[0]["n"], cbcr, {self.work_size: [it["gray"] for it in items]})
 
     def auto_device(self) -> torch.device:
         return next(self.auto.net.parameters()).device
