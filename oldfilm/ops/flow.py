@@ -228,6 +228,17 @@ class DISFlow:
         for a, b in pairs:
             self._start(a, b)
 
+    def remember(self, pairs: int) -> None:
+        """Keep at least the last ``pairs`` pairs (a stage that holds frames back keeps their
+        flows for the stages after it)."""
+        self._memory = max(self._memory, pairs)
+
+    def forget(self, a: np.ndarray, b: np.ndarray) -> None:
+        """Drop the pair (a, b) (one no later stage asks for) so that it takes no other's place."""
+        a, b = self._fit(a, b)
+        for key in ((a.tobytes(), b.tobytes()), (b.tobytes(), a.tobytes())):
+            self._memo.pop(key, None)
+
     def both(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The flows a -> b and b -> a."""
         key = self._start(a, b)
@@ -258,6 +269,12 @@ class ModelFlow(torch.nn.Module):
 
     def prefetch(self, pairs) -> None:
         """DISFlow's interface; a network's flow is computed when asked, on its device."""
+
+    def remember(self, pairs: int) -> None:
+        """DISFlow's interface; nothing is kept."""
+
+    def forget(self, a: np.ndarray, b: np.ndarray) -> None:
+        """DISFlow's interface; nothing is kept."""
 
     def trust(self, a: np.ndarray, b: np.ndarray, sigma: float) -> torch.Tensor:
         """DISFlow's interface: :func:`flow_trust` of frame ``b`` brought onto frame ``a``."""

@@ -58,6 +58,8 @@ class GuidedColorize(Stage):
         """Every keyframe read and checked against the film (size, frame numbers, colour)."""
         self._info = info
         self._keys = {n: kf.load(p, n, info.width, info.height, info.frames) for n, p in sorted(self.paths.items())}
+        # the held frames' flows stay for the stabilizer after this stage (else it computes them again)
+        self.flow.remember(self._hold_limit(info.height, info.width) + 128)
 
     def reset(self) -> None:
         self._track: Track | None = None   # forward from the last keyframe of this shot
@@ -105,7 +107,10 @@ class GuidedColorize(Stage):
         return min(ahead) if ahead else None
 
     def _hold_limit(self, h: int, w: int) -> int:
-        return max(1, self.hold_mb * 2 ** 20 // (2 * 3 * h * w))
+        """Frames held at most: each as two uint8 pictures and, kept by the flow, its pair's two
+        flows and trust at the working size (float32)."""
+        dh, dw = work_dims(h, w, self.work_size)
+        return max(1, self.hold_mb * 2 ** 20 // (2 * 3 * h * w + 5 * 4 * dh * dw))
 
     # ------------------------------------------------------------------ the stream
     def process(self, frames: Frames) -> Frames | None:
