@@ -284,6 +284,40 @@ def test_guided_colour_and_the_stabilizer_compute_each_pair_of_frames_once(colou
     assert len(calls) == 4 * 23 + 2
 
 
+def test_frames_held_for_a_keyframe_ahead_keep_their_flows_for_the_stabilizer(tiny_models, tmp_path, monkeypatch):
+    """Keyframes at frames 0 and 40 of a 2 s shot: the frames between are held until the second
+    comes (more than the flow keeps by default), and the stabilizer still finds each pair of frames
+    computed. The chroma is handed on pending: at the working size, or at full size with a
+    keyframe's own frame among the frames."""
+    from oldfilm import Pipeline, recipes
+    from oldfilm.ops.flow import DISFlow
+    from oldfilm.stages.stabilize import Stabilize
+
+    truth, gray = tmp_path / "truth.mp4", tmp_path / "gray.mp4"
+    ff("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2", "-c:v", "libx264", "-crf", "12",
+       "-pix_fmt", "yuv420p", str(truth))
+    ff("-i", str(truth), "-vf", "hue=s=0", "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv420p", str(gray))
+    frames = decode(truth)
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    for n in (0, 40):
+        cv2.imwrite(str(keys / f"f{n:06d}.png"), cv2.cvtColor(frames[n], cv2.COLOR_RGB2BGR))
+    calls, pending = [], []
+    calc = DISFlow._calc
+    monkeypatch.setattr(DISFlow, "_calc", lambda self, *a: calls.append(1) or calc(self, *a))
+    process = Stabilize.process
+    monkeypatch.setattr(Stabilize, "process", lambda self, f: pending.append(
+        None if f.chroma is None else tuple(f.chroma.shape[-2:])) or process(self, f))
+    stages = recipes.colorize(keyframes=str(keys), models_dir=str(tiny_models))
+    result = Pipeline(stages, device="cpu", batch_size=8, progress=False).run(str(gray), str(tmp_path / "o.mp4"))
+    assert result.frames_out == 50
+    # (t, t-1) for t = 1..49; (t, 0) for t = 2..39, (t, 40) for t = 1..38 and 42..49: both ways, once
+    assert len(calls) == 2 * (49 + 38 + 38 + 8)
+    assert set(pending) == {(240, 320), (192, 256)}   # with a keyframe's frame / after the last one
+    got = decode(tmp_path / "o.mp4")
+    assert mean_de(got, frames) < 0.5 * mean_de(decode(gray), frames)
+
+
 def test_hints_pull_the_model_only_as_far_as_it_explains_them(tiny_models, tmp_path):
     """A hint image on a frame whose colour has detail the dots cannot carry: where the automatic
     colorizer's colour agrees with the dots, the hints pull it (the detail survives); where it

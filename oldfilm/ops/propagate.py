@@ -151,7 +151,8 @@ class Track:
         a_gray, a = self.anchor
         bw = flow_tensor(self.direct_flow.both(gray, a_gray)[0], now.device)
         trust = self.direct_flow.trust(gray, a_gray, self.sigma).to(now.device) * warp(a.conf, bw)
-        self.direct_flow.forget(gray, a_gray)   # asked for once
+        if not np.array_equal(a_gray, self.gray):   # asked for once (unless it is also the chain's pair)
+            self.direct_flow.forget(gray, a_gray)
         return warp(a.cbcr, bw), trust
 
     def step(self, gray: np.ndarray) -> Chroma:
