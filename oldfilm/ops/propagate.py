@@ -117,55 +117,44 @@ class Track:
     """
 
     def __init__(self, flow=None, *, sigma: float = 0.08, fill_below: float = 0.3, fill_conf: float = 0.4,
-                 spread_sigma: float = 0.04, slip: float = 2.0, direct: bool = True, direct_every: int = 1,
-                 direct_flow=None):
+                 spread_sigma: float = 0.04, slip: float = 2.0, direct: bool = True):
         self.flow = flow if flow is not None else DISFlow("medium")
-        self.direct_flow = direct_flow if direct_flow is not None else self.flow
         self.sigma, self.fill_below, self.fill_conf, self.spread_sigma = sigma, fill_below, fill_conf, spread_sigma
         self.slip = slip   # px: a round trip missing by more is an occlusion
-        self.direct = direct   # also match frames straight to the anchor: every ``direct_every``-th
-        self.direct_every = direct_every
+        self.direct = direct   # also match each frame straight to the anchor
         self.gray: np.ndarray | None = None
         self.state: Chroma | None = None
 
     def start(self, gray: np.ndarray, chroma: Chroma) -> None:
         self.gray, self.state = gray, chroma.float()
         self.anchor = (gray, self.state)
-        self.steps = 0
-
-    def _matches_anchor(self, step: int) -> bool:
-        return self.direct and step % self.direct_every == 0
 
     def prefetch(self, grays: list[np.ndarray]) -> None:
         """Start the flows :meth:`step` will ask for on the next frames ``grays`` (on the flows'
         worker threads, while the caller works)."""
-        prev = [self.gray] + grays[:-1]
-        self.flow.prefetch(zip(grays, prev))
-        self.direct_flow.prefetch([(g, self.anchor[0]) for i, g in enumerate(grays, self.steps + 1)
-                                   if self._matches_anchor(i)])
+        for g, prev in zip(grays, [self.gray] + grays[:-1]):   # to the frame before, and to the anchor
+            self.flow.prefetch([(g, prev), (g, self.anchor[0])] if self.direct else [(g, prev)])
 
     def _direct(self, gray: np.ndarray, now: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The anchor's chroma brought straight onto ``gray`` by one flow, and its trust: where the
         anchor's content is visible again (after an occlusion, or the camera came back) it has the
         anchor's colour exactly, with none of the frame-to-frame chain's drift."""
         a_gray, a = self.anchor
-        bw = flow_tensor(self.direct_flow.both(gray, a_gray)[0], now.device)
-        trust = self.direct_flow.trust(gray, a_gray, self.sigma).to(now.device) * warp(a.conf, bw)
+        bw = flow_tensor(self.flow.both(gray, a_gray)[0], now.device)
+        trust = self.flow.trust(gray, a_gray, self.sigma).to(now.device) * warp(a.conf, bw)
         if not np.array_equal(a_gray, self.gray):   # asked for once (unless it is also the chain's pair)
-            self.direct_flow.forget(gray, a_gray)
+            self.flow.forget(gray, a_gray)
         return warp(a.cbcr, bw), trust
 
     def step(self, gray: np.ndarray) -> Chroma:
         """Carry the state onto the next frame ``gray`` and return it (also the new state)."""
         device = self.state.cbcr.device
-        self.steps += 1
-        direct = self._matches_anchor(self.steps)
         bw, fw = (flow_tensor(f, device) for f in self.flow.both(gray, self.gray))   # new -> last, last -> new
         now = gray_tensor(gray, device)
         trust = self.flow.trust(gray, self.gray, self.sigma).to(device)   # from the flow's workers when it can
         cbcr = warp(self.state.cbcr, bw)
         conf = warp(self.state.conf, bw) * trust
-        if direct:
+        if self.direct:
             d_cbcr, d_trust = self._direct(gray, now)
             # only where the chain lost track: a long match can be fooled by repeating texture
             take = d_trust * (1 - conf)
@@ -177,7 +166,7 @@ class Track:
         miss, length = round_trip_error(bw, fw)
         agree = gaussian(warp(gray_tensor(self.gray, device), bw) - now, self.sigma)
         low = (inside(bw) < 0.5) | (agree < self.fill_below) | (miss > 0.05 * length + self.slip ** 2)
-        if direct:
+        if self.direct:
             low &= d_trust < self.fill_below
         if low.any():
             cbcr = torch.where(low, spread(now, cbcr, trust, sigma=self.spread_sigma), cbcr)
