@@ -50,16 +50,22 @@ def test_chroma_follows_a_pan():
 @pytest.fixture(scope="module")
 def colour_clip(tmp_path_factory):
     """A 1 s colour clip (the truth), its gray film, and a keyframe folder with the truth's frame 0."""
-    d = tmp_path_factory.mktemp("guided")
+    return truth_gray_keys(tmp_path_factory.mktemp("guided"), "160x120", 1, {0: "shot0000_f000000.png"})
+
+
+def truth_gray_keys(d, size: str, seconds: float, keys: dict[int, str]):
+    """A colour test pattern (the truth), its gray film, and a folder with the truth's frames
+    ``keys`` (frame: file name); returns truth, gray, the folder and the truth's frames."""
     truth, gray = d / "truth.mp4", d / "gray.mp4"
-    ff("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=1", "-c:v", "libx264", "-crf", "12",
+    ff("-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration={seconds}", "-c:v", "libx264", "-crf", "12",
        "-pix_fmt", "yuv420p", str(truth))
     ff("-i", str(truth), "-vf", "hue=s=0", "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv420p", str(gray))
     frames = decode(truth)
-    keys = d / "keys"
-    keys.mkdir()
-    cv2.imwrite(str(keys / "shot0000_f000000.png"), cv2.cvtColor(frames[0], cv2.COLOR_RGB2BGR))
-    return truth, gray, keys, frames
+    folder = d / "keys"
+    folder.mkdir()
+    for n, name in keys.items():
+        cv2.imwrite(str(folder / name), cv2.cvtColor(frames[n], cv2.COLOR_RGB2BGR))
+    return truth, gray, folder, frames
 
 
 def mean_de(a: np.ndarray, b: np.ndarray) -> float:
@@ -293,15 +299,7 @@ def test_frames_held_for_a_keyframe_ahead_keep_their_flows_for_the_stabilizer(ti
     from oldfilm.ops.flow import DISFlow
     from oldfilm.stages.stabilize import Stabilize
 
-    truth, gray = tmp_path / "truth.mp4", tmp_path / "gray.mp4"
-    ff("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2", "-c:v", "libx264", "-crf", "12",
-       "-pix_fmt", "yuv420p", str(truth))
-    ff("-i", str(truth), "-vf", "hue=s=0", "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv420p", str(gray))
-    frames = decode(truth)
-    keys = tmp_path / "keys"
-    keys.mkdir()
-    for n in (0, 40):
-        cv2.imwrite(str(keys / f"f{n:06d}.png"), cv2.cvtColor(frames[n], cv2.COLOR_RGB2BGR))
+    truth, gray, keys, frames = truth_gray_keys(tmp_path, "320x240", 2, {n: f"f{n:06d}.png" for n in (0, 40)})
     calls, pending = [], []
     calc = DISFlow._calc
     monkeypatch.setattr(DISFlow, "_calc", lambda self, *a: calls.append(1) or calc(self, *a))
