@@ -44,6 +44,13 @@ def _luma(img: np.ndarray) -> np.ndarray:
     return img if img.ndim == 2 else luma(torch.from_numpy(img).permute(2, 0, 1))[0].numpy()
 
 
+def _levelled(x: np.ndarray, gain: float, offset: float) -> np.ndarray:
+    """``x * gain + offset`` (with one new array, not two)."""
+    out = x * gain
+    out += offset
+    return out
+
+
 @dataclass
 class _Frame:
     img: np.ndarray            # (H, W) or (H, W, 3) float32, scratches taken out
@@ -176,7 +183,8 @@ class Restore(Stage):
     def _emit(self, t: int) -> np.ndarray:
         cur = self._frames[t]
         gain, offset = self._levels(t)
-        img, y = cur.img * gain + offset, cur.y * gain + offset
+        img = _levelled(cur.img, gain, offset)
+        y = img if cur.y is cur.img else _levelled(cur.y, gain, offset)
         h, w = y.shape
         steps, sides, raw = [], [], []
         for step, flow in self._neighbours(t) if (self.dust or self.denoise) else ():
@@ -184,13 +192,13 @@ class Restore(Stage):
             full = resize_flow(flow, h, w)
             other = self._frames[t + step]
             steps.append(step)
-            sides.append(self._moved(other, lambda x: remap(x, full) * g + o))
+            sides.append(self._moved(other, lambda x: _levelled(remap(x, full), g, o)))
             # the neighbour as it is, moved only as the whole picture moved: where a thing
             # the flow did not follow is looked for
             mx, my = np.median(full[::8, ::8].reshape(-1, 2), 0)
-            raw.append(self._moved(other, lambda x: ops.translate(x, float(mx), float(my)) * g + o))
+            raw.append(self._moved(other, lambda x: _levelled(ops.translate(x, float(mx), float(my)), g, o)))
         if sides:
-            noise = ops.noise_level(y - sides[0][1])
+            noise = ops.noise_level(y, sides[0][1])
             if self.dust and len(sides) == 2:
                 masks = ops.dust_mask(y, sides[0][1], sides[1][1], [r[1] for r in raw], steps=tuple(steps),
                                       reach=max(4, round(0.07 * max(h, w))))
