@@ -16,8 +16,11 @@ def noise_level(a: np.ndarray, b: np.ndarray) -> float:
     """Robust standard deviation (MAD) of the difference of two frames, on every third pixel
     of every third row: what grain and noise alone make two aligned frames differ by; dust,
     scratches and occlusions do not move it."""
-    sample = np.abs(a[::3, ::3] - b[::3, ::3])
-    return float(np.median(sample)) * 1.4826 + 1e-4
+    sample = np.abs(a[::3, ::3] - b[::3, ::3]).ravel()
+    k = sample.size // 2   # the median as numpy's: the middle value, or the mean of the middle two
+    part = np.partition(sample, k)
+    middle = part[k] if sample.size % 2 else np.mean([part[:k].max(), part[k]], dtype=np.float32)
+    return float(middle) * 1.4826 + 1e-4
 
 
 def fit_exposure(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
