@@ -98,6 +98,17 @@ def test_a_new_chroma_keeps_the_luma_and_is_composed_once_in_the_writers_layout(
         cbcr, size=(6, 8), mode="bilinear", antialias=True, align_corners=False)).abs().max() < 1e-6
 
 
+def test_a_gray_picture_is_rounded_once_into_the_writers_layout():
+    from oldfilm.ops.color import to_uint8
+
+    gray = torch.rand(2, 1, 30, 40, generator=torch.Generator().manual_seed(0)) * 1.2 - 0.1
+    expanded = gray.expand(-1, 3, -1, -1)   # what a black-and-white stage hands on
+    out = to_uint8(expanded)
+    assert out.flags.c_contiguous and out.shape == (2, 30, 40, 3)
+    assert np.array_equal(out, to_uint8(expanded.contiguous()))
+    assert np.array_equal(out[..., 1], np.floor(gray[:, 0].clamp(0, 1).numpy() * 255 + 0.5))
+
+
 def test_frames_share_their_small_grays_and_join_a_source_picture_once():
     from oldfilm.ops.flow import small_grays
     from oldfilm.stages import Frames

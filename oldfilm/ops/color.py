@@ -103,7 +103,14 @@ def with_chroma(rgb: torch.Tensor, cbcr: torch.Tensor) -> torch.Tensor:
 
 
 def to_uint8(rgb: torch.Tensor) -> np.ndarray:
-    """(B, 3, H, W) in [0, 1] to (B, H, W, 3) uint8 on the CPU, rounded."""
+    """(B, 3, H, W) in [0, 1] to (B, H, W, 3) uint8 on the CPU, rounded. A gray picture (one
+    channel expanded to three) is rounded once and handed on in the writer's layout."""
+    if rgb.stride(1) == 0:
+        gray = rgb[:, 0].float().mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).cpu().numpy()
+        out = np.empty(gray.shape + (3,), np.uint8)
+        for g, o in zip(gray, out):
+            cv2.cvtColor(g, cv2.COLOR_GRAY2RGB, dst=o)
+        return out
     return rgb.float().mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
