@@ -22,7 +22,7 @@ from ..errors import BadInput
 from ..ops.color import downsample, lab_to_rgb, luma, rgb_to_lab, rgb_to_ycbcr
 from ..ops.flow import DISFlow
 from ..ops.propagate import Chroma, Track, merge, spread
-from . import Frames, Stage
+from . import Frames, Stage, to_tensor
 from .colorize import Colorize
 from .stabilize import work_dims
 
@@ -120,14 +120,18 @@ class GuidedColorize(Stage):
             return self._process(frames)
 
     def _process(self, frames: Frames) -> Frames | None:
-        h, w = frames.rgb.shape[-2:]
+        # the picture as uint8 (a decoded batch's own bytes, before anything makes it float): what a
+        # held frame keeps, and what its output is composed on; its source only where it differs
+        pictures = frames.to_uint8()
+        h, w = pictures.shape[1:3]
         dims = work_dims(h, w, self.work_size)
         grays = frames.grays(self.work_size)   # the stabilizer's gray frames: its flows are these
+        sources = None if frames.source is frames.rgb else self._u8(frames.source)
         self._prefetch(frames.index, grays)
         ready: list[dict] = []
         for i in range(len(frames)):
             n = frames.index + i
-            item = {"n": n, "rgb": frames.rgb[i:i + 1], "source": frames.source[i:i + 1],
+            item = {"n": n, "rgb": pictures[i:i + 1], "source": None if sources is None else sources[i:i + 1],
                     "gray": grays[i], "fwd": None, "dist": 0, "full": None}
             if n in self._keys:
                 chroma, item["full"] = self._key_chroma(self._keys[n], frames.source[i:i + 1], dims)
@@ -142,7 +146,6 @@ class GuidedColorize(Stage):
                 item["fwd"], item["dist"] = self._track.step(item["gray"]), n - self._last_key
             ahead = self._next_key(n)
             if self._held or (ahead is not None and ahead - n <= self._hold_limit(h, w)):
-                item["rgb"], item["source"] = self._compact(item)
                 item["fwd"] = item["fwd"].half() if item["fwd"] is not None else None
                 self._held.append(item)
                 while len(self._held) > self._hold_limit(h, w):   # the keyframe is too far: let the oldest go
@@ -159,10 +162,9 @@ class GuidedColorize(Stage):
         self._track.prefetch(grays)
 
     @staticmethod
-    def _compact(item: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """A held frame as uint8 on the CPU (the source only where it differs from the picture)."""
-        u8 = lambda t: t.mul(255).round_().clamp_(0, 255).to(torch.uint8).cpu()  # noqa: E731
-        return u8(item["rgb"]), None if item["source"] is item["rgb"] else u8(item["source"])
+    def _u8(t: torch.Tensor) -> np.ndarray:
+        """(B, 3, H, W) in [0, 1] as (B, H, W, 3) uint8 on the CPU, rounded (a decoded frame's own bytes)."""
+        return t.mul(255).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
     def _backward(self, gray: np.ndarray, chroma: Chroma, key: int) -> None:
         """Carry the keyframe's chroma back through the held frames and merge it with their
@@ -185,26 +187,25 @@ class GuidedColorize(Stage):
         if not items:
             return None
         device = self.auto_device()
-        rgb = torch.cat([self._restore(it["rgb"], device) for it in items])
-        source = torch.cat([self._restore(it["source"], device) if it["source"] is not None else
-                            self._restore(it["rgb"], device) for it in items])
+        grays = {self.work_size: [it["gray"] for it in items]}
+        picture = np.concatenate([it["rgb"] for it in items])
+        if all(it["source"] is None for it in items):   # made float only when read (Frames.decoded)
+            out = Frames.decoded(picture, device, items[0]["n"], grays=grays)
+        else:
+            source = np.concatenate([it["rgb"] if it["source"] is None else it["source"] for it in items])
+            out = Frames(to_tensor(picture, device), to_tensor(source, device), items[0]["n"], grays=grays)
         # the working size's chroma upsampled bilinearly (by the writer): following the luma with a
         # guided filter measured worse (its windows blur: the truth's own chroma through it 0.26x
         # gray on bikes against 0.15x bilinear, bench/README.md)
         need_auto = [j for j, it in enumerate(items) if it["fwd"] is None]
-        auto = dict(zip(need_auto, self.auto.chroma(rgb[need_auto]))) if need_auto else {}
+        auto = dict(zip(need_auto, self.auto.chroma(out.rgb[need_auto]))) if need_auto else {}
         cbcr = [auto[j][None] if j in auto else it["full"] if it["full"] is not None else
                 it["fwd"].float().cbcr.to(device) for j, it in enumerate(items)]
-        size = cbcr[0].shape[-2:] if len({c.shape[-2:] for c in cbcr}) == 1 else rgb.shape[-2:]
-        cbcr = torch.cat([downsample(c, size) for c in cbcr])
-        return Frames(rgb, source, items[0]["n"], cbcr, {self.work_size: [it["gray"] for it in items]})
+        size = cbcr[0].shape[-2:] if len({c.shape[-2:] for c in cbcr}) == 1 else picture.shape[1:3]
+        return out.with_chroma(torch.cat([downsample(c, size) for c in cbcr]))
 
     def auto_device(self) -> torch.device:
         return next(self.auto.net.parameters()).device
-
-    @staticmethod
-    def _restore(t: torch.Tensor, device) -> torch.Tensor:
-        return t.to(device).float() / 255 if t.dtype == torch.uint8 else t.float()
 
     def flush(self) -> Frames | None:
         held, self._held = self._held, []
