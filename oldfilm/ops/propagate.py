@@ -169,10 +169,19 @@ class Track:
         if self.direct:
             low &= d_trust < self.fill_below
         if low.any():
-            cbcr = torch.where(low, spread(now, cbcr, trust, sigma=self.spread_sigma), cbcr)
+            cbcr = torch.where(low, self._fill(now, cbcr, trust), cbcr)
             conf = torch.where(low, conf.clamp(min=self.fill_conf), conf)
         self.gray, self.state = gray, Chroma(cbcr, conf)
         return self.state
+
+    def _fill(self, now: torch.Tensor, cbcr: torch.Tensor, trust: torch.Tensor) -> torch.Tensor:
+        """The colour spread from the trusted surroundings, solved at half the working size and
+        upsampled bilinearly: it replaces only the few cells where nothing arrived (3-9 % of the
+        frame on bikes), and the same scores as the full size's at under half its cost (bench/README.md)."""
+        half = lambda x: F.avg_pool2d(x, 2, ceil_mode=True)  # noqa: E731
+        weight = half(trust)
+        filled = spread(half(now), half(cbcr * trust) / weight.clamp(min=1e-6), weight, sigma=self.spread_sigma)
+        return F.interpolate(filled, size=now.shape[-2:], mode="bilinear", align_corners=False)
 
 
 def merge(a: Chroma, b: Chroma, dist_a: float, dist_b: float) -> Chroma:

@@ -116,7 +116,7 @@ class GuidedColorize(Stage):
     def process(self, frames: Frames) -> Frames | None:
         if self._info is None:
             raise BadInput("GuidedColorize needs the film: run it through Pipeline.run, or call prepare(info) first")
-        with torch.autocast(frames.rgb.device.type, enabled=False):
+        with torch.autocast(self.auto_device().type, enabled=False):
             return self._process(frames)
 
     def _process(self, frames: Frames) -> Frames | None:
