@@ -166,7 +166,7 @@ def _spikes(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, threshold: float
     np.maximum(spike, np.negative(np.maximum(dp, dn, out=dp), out=dp), out=spike)
     np.maximum(spike, 0, out=spike)
     agree = np.abs(np.subtract(prev, nxt, out=dn), out=dn) < 0.5 * spike
-    n, labels = cv2.connectedComponents(((spike > 0.5 * threshold) & agree).astype(np.uint8), connectivity=8)
+    n, labels = cv2.connectedComponents(((spike > 0.5 * threshold) & agree).view(np.uint8), connectivity=8)
     at = np.flatnonzero((spike > faint) & agree)   # the seeds (faint <= threshold)
     ids = labels.ravel()[at]
     seeded, strong = np.zeros(n, bool), np.zeros(n, bool)
@@ -189,15 +189,18 @@ def _spikes(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, threshold: float
     return labels, stats, seeded, strong
 
 
+_SQUARE9 = np.ones((9, 9), np.uint8)
+
+
 def _ring_error(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, labels: np.ndarray, seeded: np.ndarray,
                 x0: int, y0: int, x1: int, y1: int) -> float | None:
     """Mean error of the neighbours in the box x0..x1, y0..y1 outside every seeded candidate (grown
     by 4 px: their blurred rims are no evidence), or None where too little of the box is left."""
     H, W = labels.shape
     ax, ay, bx, by = max(0, x0 - 4), max(0, y0 - 4), min(W, x1 + 4), min(H, y1 + 4)
-    grown = cv2.dilate(seeded[labels[ay:by, ax:bx]].astype(np.uint8), np.ones((9, 9), np.uint8))
+    grown = cv2.dilate(seeded[labels[ay:by, ax:bx]].view(np.uint8), _SQUARE9)
     outside = grown[y0 - ay:y1 - ay, x0 - ax:x1 - ax] == 0
-    area = int(outside.sum())
+    area = np.count_nonzero(outside)
     if area < 8:
         return None
     box = slice(y0, y1), slice(x0, x1)

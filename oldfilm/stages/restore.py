@@ -204,6 +204,8 @@ class Restore(Stage):
                                       reach=max(4, round(0.07 * max(h, w))))
                 if masks is not None:
                     for mask, (before, after) in zip(masks, (sides, raw)):   # compensated, then as they are
+                        if not mask.any():   # nothing found in this pass: nothing to fill
+                            continue
                         fill = 0.5 * (before[0] + after[0])
                         img = img + (mask[..., None] if img.ndim == 3 else mask) * (fill - img)
                     y = _luma(img)
@@ -217,7 +219,7 @@ class Restore(Stage):
             dx, dy = np.array(self._path[t]) - smooth
             img = ops.translate(img, float(dx), float(dy))
         self._frames.pop(t - 2, None)   # no frame still to go needs it
-        return np.clip(img, 0, 1)
+        return np.clip(img, 0, 1, out=img)   # img is this frame's own new array
 
     def _out(self, imgs: list[np.ndarray]) -> Frames | None:
         if not imgs:
