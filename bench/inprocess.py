@@ -1,7 +1,8 @@
-"""Wall and CPU time of one in-process ``Pipeline.run`` of colorize (+ stabilize), as shipped.
+"""Wall and CPU time of one in-process ``Pipeline.run`` of colorize (+ stabilize) or restore, as shipped.
 Run by hand, alternating commits with ``PYTHONPATH`` (bench/README.md, issue 15 "Session 8"):
 
     PYTHONPATH=. python bench/inprocess.py CLIP [KEYFRAMES_DIR]
+    PYTHONPATH=. python bench/inprocess.py CLIP --restore      # `oldfilm restore` with the defaults
 
 Prints the wall time, this process's CPU time (the pipeline's threads) and its ffmpeg children's
 (decode and x264). Load inflates wall time far more than CPU time, so two commits run in turn in
@@ -13,13 +14,16 @@ import os
 import sys
 import time
 
-from oldfilm import Pipeline, recipes   # oldfilm before torch: it sets OpenMP's passive wait
+from oldfilm import Pipeline, commands, recipes   # oldfilm before torch: it sets OpenMP's passive wait
 
 
 def main() -> None:
-    clip = sys.argv[1]
-    kw = {"keyframes": sys.argv[2]} if len(sys.argv) > 2 else {}
-    pipe = Pipeline(recipes.colorize(**kw), device="cpu", batch_size=8, progress=False)
+    clip, rest = sys.argv[1], sys.argv[2:]
+    if rest == ["--restore"]:
+        stages = commands.recipe("restore")
+    else:
+        stages = recipes.colorize(**({"keyframes": rest[0]} if rest else {}))
+    pipe = Pipeline(stages, device="cpu", batch_size=8, progress=False)
     out = os.path.join(os.path.dirname(os.path.abspath(clip)), "inprocess-out.mp4")
     t0, c0 = time.perf_counter(), time.process_time()
     res = pipe.run(clip, out, overwrite=True)
