@@ -1,4 +1,5 @@
 """oldfilm.ops.color against scikit-image's conversions (D65, 2° observer; BT.601 full range)."""
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -149,3 +150,32 @@ def test_colour_maps_keep_fp32_under_the_pipelines_bf16_autocast():
         assert b.dtype == torch.float32 and torch.equal(a, b)
     assert np.array_equal(plain[3], auto[3])
     assert cuts == []
+
+
+def test_decoded_frames_give_luma_grays_and_the_composed_picture_from_their_bytes(monkeypatch):
+    """On the CPU the source's luma, its small grays and a pending chroma's composition come from the
+    decoded bytes, without the float picture: what the float frames give, to float rounding."""
+    import oldfilm.stages as stages
+    from oldfilm.ops.color import luma_u8, with_chroma_u8
+    from oldfilm.ops.flow import small_grays
+    from oldfilm.stages import Frames, to_tensor
+
+    rng = np.random.default_rng(0)
+    u8 = cv2.GaussianBlur(rng.integers(0, 256, (3 * 60, 80, 3), dtype=np.uint8), (0, 0), 2).reshape(3, 60, 80, 3)
+    rgb = to_tensor(u8, torch.device("cpu"))
+    assert np.abs(luma_u8(u8) - luma(rgb)[:, 0].numpy() * 255).max() < 1e-4
+    made = []
+    monkeypatch.setattr(stages, "to_tensor", lambda b, d: made.append(len(b)) or to_tensor(b, d))
+    lazy = Frames.decoded(u8, torch.device("cpu"), 2)
+    grays, ref = np.stack(lazy.grays(32)), np.stack(small_grays(rgb, 32))
+    assert np.abs(grays.astype(int) - ref).max() <= 1 and (grays != ref).mean() < 0.01
+    cbcr = (torch.rand(3, 2, 12, 16, generator=torch.Generator().manual_seed(0)) - 0.5) * 0.3
+    joined = Frames.cat([lazy[0:1].with_chroma(cbcr[:1]), lazy[1:3].with_chroma(cbcr[1:])])
+    assert joined.grays(32)[2] is lazy.grays(32)[2] and joined.size == (60, 80)
+    out, eager = joined.to_uint8(), with_chroma_u8(rgb, cbcr)
+    assert made == [] and np.abs(out.astype(int) - eager).max() <= 1 and (out != eager).mean() < 0.001
+    # a frame read as float (a key frame, for the network) joins the others as bytes
+    key = lazy[1:2]
+    assert torch.equal(key.rgb, rgb[1:2]) and made == [1]
+    again = Frames.cat([lazy[0:1].with_chroma(cbcr[:1]), key.with_chroma(cbcr[1:2])])
+    assert np.array_equal(again.to_uint8(), out[:2]) and made == [1]

@@ -151,3 +151,22 @@ def test_prefetched_flows_are_computed_once_and_are_the_flows():
     assert len(calls) == 6   # 3 pairs, both directions, nothing twice
     direct = DISFlow("medium")
     assert np.allclose(got[1][0], direct(frames[2], frames[1])) and np.allclose(got[1][1], direct(frames[1], frames[2]))
+
+
+def test_colorize_then_stabilize_makes_the_float_picture_of_key_frames_only(monkeypatch):
+    """Between key frames the chain only hands chroma on: the float picture is made for the network's
+    frames alone, the small grays and the writer's composition come from the decoded bytes."""
+    import oldfilm.stages as stages
+    from oldfilm.stages.stabilize import Stabilize
+
+    made = []
+    real = stages.to_tensor
+    monkeypatch.setattr(stages, "to_tensor", lambda b, d: made.append(len(b)) or real(b, d))
+    frames = pan(n=24)
+    stage = Colorize(net=LumaColour(), render_size=128, net_every=8)
+    pipe = Pipeline([stage, Stabilize(mode="chroma")], device="cpu", batch_size=8, precision="fp32",
+                    progress=False, detect_scenes=False)
+    out = np.concatenate(list(pipe.process_batches([frames[i:i + 8] for i in range(0, 24, 8)])))
+    assert out.shape == frames.shape and made == [1] * stage.network_frames
+    kept = np.abs(luma(out) - luma(frames))   # the film's own luma
+    assert kept.mean() < 0.3 and kept.max() < 2.5

@@ -115,17 +115,32 @@ def to_uint8(rgb: torch.Tensor) -> np.ndarray:
 
 
 def with_chroma_u8(rgb: torch.Tensor, cbcr: torch.Tensor) -> np.ndarray:
-    """:func:`with_chroma` as (B, H, W, 3) uint8, rounded: the writer's layout. On the CPU the
-    chroma's RGB change is upsampled by OpenCV straight into that layout (torch's bilinear
-    upsampling and the permute to it cost ~3x more at 640x480)."""
+    """:func:`with_chroma` as (B, H, W, 3) uint8, rounded: the writer's layout (:func:`compose_u8`
+    on the CPU)."""
     if rgb.device.type != "cpu":
         return to_uint8(with_chroma(rgb, cbcr))
-    b, _, h, w = rgb.shape
-    y = luma(rgb.float()).mul_(255).add_(0.5)[:, 0].numpy()
+    return compose_u8(luma(rgb.float()).mul_(255)[:, 0].numpy(), cbcr)
+
+
+def luma_u8(frames: np.ndarray) -> np.ndarray:
+    """:func:`luma` of decoded (B, H, W, 3) uint8 RGB frames as (B, H, W) float32 on a 0-255 scale
+    (to float32 rounding), by OpenCV: a tenth of the CPU of making the frames float first."""
+    out = np.empty(frames.shape[:3], np.float32)
+    for i, frame in enumerate(frames):
+        cv2.cvtColor(frame.astype(np.float32), cv2.COLOR_RGB2GRAY, dst=out[i])   # BT.601's weights
+    return out
+
+
+def compose_u8(y255: np.ndarray, cbcr: torch.Tensor) -> np.ndarray:
+    """The pictures of Y' ``y255`` ((B, H, W) float32 on a 0-255 scale) with the Cb/Cr ``cbcr``
+    (B, 2, h, w at any size) as :func:`with_chroma` makes them, in the writer's (B, H, W, 3) uint8,
+    rounded. The chroma's RGB change is upsampled by OpenCV straight into that layout (torch's
+    bilinear upsampling and the permute to it cost ~3x more at 640x480)."""
+    b, h, w = y255.shape
     delta = cbcr_to_rgb_delta(cbcr.float()).mul_(255).permute(0, 2, 3, 1).contiguous().numpy()
     out = np.empty((b, h, w, 3), np.uint8)
     for i in range(b):
         up = cv2.resize(delta[i], (w, h), interpolation=cv2.INTER_LINEAR) if delta.shape[1:3] != (h, w) else delta[i]
-        up += y[i][..., None]
+        up += (y255[i] + np.float32(0.5))[..., None]
         out[i] = np.clip(up, 0, 255, out=up)
     return out

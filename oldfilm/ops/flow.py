@@ -295,9 +295,13 @@ class ModelFlow(torch.nn.Module):
 def small_grays(rgb: torch.Tensor, size: int) -> list[np.ndarray]:
     """The flow's input: (B, 3, H, W) RGB in [0, 1] -> B gray uint8 frames at the working size
     (long side ``size``); luma first, so one channel is shrunk rather than three."""
-    dims = work_dims(*rgb.shape[-2:], size)
-    y = downsample(luma(rgb.float()), dims).mul(255).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
-    return list(y[:, 0])
+    return shrink_gray(luma(rgb.float()).mul_(255), size)
+
+
+def shrink_gray(y255: torch.Tensor, size: int) -> list[np.ndarray]:
+    """:func:`small_grays` of the luma (B, 1, H, W) on a 0-255 scale."""
+    dims = work_dims(*y255.shape[-2:], size)
+    return list(downsample(y255, dims).round().clamp(0, 255).to(torch.uint8).cpu().numpy()[:, 0])
 
 
 def to_gray_u8(rgb: torch.Tensor) -> np.ndarray:

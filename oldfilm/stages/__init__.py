@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..ops.color import downsample, rgb_to_ycbcr, to_uint8, with_chroma, with_chroma_u8
-from ..ops.flow import small_grays
+from ..ops.color import compose_u8, downsample, luma_u8, rgb_to_ycbcr, to_uint8, with_chroma, with_chroma_u8
+from ..ops.flow import shrink_gray, small_grays
 
 
 def to_tensor(batch: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -30,21 +30,24 @@ class Frames:
     picture is composed once, when a stage or the writer first reads :attr:`rgb`.
 
     :meth:`decoded`: frames of a decoded uint8 batch, made float on the device only when a stage
-    first reads :attr:`source` or :attr:`rgb`; while the picture is still the decoded one,
+    first reads :attr:`source` or :attr:`rgb`. While the picture is still the decoded one,
     :meth:`to_uint8` hands the decoded bytes back (a stage that changes nothing costs no
-    conversion either way).
+    conversion either way), and on the CPU the source's luma, the small grays and a pending
+    chroma's composition are taken from the bytes (:func:`~oldfilm.ops.color.luma_u8`): a chain
+    that only hands chroma on (colorize, then stabilize) never makes the float picture.
 
     :meth:`grays`: the source's small gray frames for optical flow, made once per batch and shared
     by the stages that ask for the same size (colorize carrying colour, then the stabilizer).
     """
 
-    __slots__ = ("_rgb", "_source", "index", "chroma", "_grays", "_u8", "_device")
+    __slots__ = ("_rgb", "_source", "index", "chroma", "_grays", "_u8", "_device", "_luma")
 
     def __init__(self, rgb: torch.Tensor, source: torch.Tensor, index: int = 0, chroma: torch.Tensor | None = None,
                  grays: dict | None = None):
         self._rgb, self._source, self.index, self.chroma = rgb, source, index, chroma
         self._grays = grays if grays is not None else {}   # size -> list of (h, w) uint8, one per frame
-        self._u8, self._device = None, None   # the decoded batch, while the source is not yet made from it
+        # the decoded batch the source is made from (kept while the Frames are), and its luma
+        self._u8, self._device, self._luma = None, None, None
 
     @classmethod
     def decoded(cls, batch: np.ndarray, device: torch.device, index: int = 0, chroma: torch.Tensor | None = None,
@@ -56,10 +59,8 @@ class Frames:
 
     @property
     def source(self) -> torch.Tensor:
-        if self._source is None:   # made once, when first read; the picture is the source itself
+        if self._source is None:   # made once, when first read
             self._source = to_tensor(self._u8, self._device)
-            self._rgb = self._source if self._rgb is None else self._rgb
-            self._u8 = None
         return self._source
 
     @property
@@ -68,44 +69,70 @@ class Frames:
             self._rgb, self.chroma = with_chroma(self._picture(), self.chroma), None
         return self._picture()
 
+    @property
+    def device(self) -> torch.device:
+        return self._device if self._source is None else self._source.device
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """The frames' height and width."""
+        return tuple(self._u8.shape[1:3] if self._source is None else self._source.shape[-2:])
+
     def _picture(self) -> torch.Tensor:
         return self.source if self._rgb is None else self._rgb
+
+    def _is_source(self) -> bool:
+        """The picture is the source itself (a pending chroma aside)."""
+        return self._rgb is None or self._rgb is self._source
+
+    def _bytes(self) -> bool:
+        """The source's luma comes from the decoded bytes (on the CPU)."""
+        return self._u8 is not None and self._device.type == "cpu"
 
     def __len__(self) -> int:
         return len(self._u8 if self._source is None else self._source)
 
-    def __getitem__(self, index: slice) -> "Frames":
-        chroma = None if self.chroma is None else self.chroma[index]
-        first = self.index + index.indices(len(self))[0]
-        grays = {k: v[index] for k, v in self._grays.items()}
-        if self._source is None:
-            return Frames.decoded(self._u8[index], self._device, first, chroma, grays)
-        source = self.source[index]
-        return Frames(source if self._rgb is self._source else self._rgb[index], source, first, chroma, grays)
+    def _part(self, index: slice | None, rgb, chroma) -> "Frames":
+        """These frames (``index``: a slice of them, or None for all) with picture ``rgb`` and ``chroma``."""
+        cut = (lambda x: x) if index is None else (lambda x: None if x is None else x[index])
+        first = self.index + (0 if index is None else index.indices(len(self))[0])
+        grays = self._grays if index is None else {k: v[index] for k, v in self._grays.items()}
+        out = Frames(rgb, cut(self._source), first, chroma, grays)
+        out._u8, out._device, out._luma = cut(self._u8), self._device, cut(self._luma)
+        return out
 
-    def _lazy(self, rgb, chroma) -> "Frames":
-        if self._source is None and rgb is None:
-            return Frames.decoded(self._u8, self._device, self.index, chroma, self._grays)
-        return Frames(self._picture() if rgb is None else rgb, self.source, self.index, chroma, self._grays)
+    def __getitem__(self, index: slice) -> "Frames":
+        rgb = None if self._is_source() else self._rgb[index]
+        return self._part(index, rgb, None if self.chroma is None else self.chroma[index])
 
     def with_rgb(self, rgb: torch.Tensor) -> "Frames":
         """The same frames with a new picture (what a stage returns)."""
-        return self._lazy(rgb, None)
+        return self._part(None, rgb, None)
 
     def with_chroma(self, cbcr: torch.Tensor) -> "Frames":
         """The same frames with the picture's luma kept and its chroma replaced by ``cbcr``."""
-        return self._lazy(self._rgb, cbcr)
+        return self._part(None, None if self._is_source() else self._rgb, cbcr)
+
+    def _y255(self) -> np.ndarray:
+        """The source's Y' (B, H, W) float32 on a 0-255 scale, from the decoded bytes."""
+        if self._luma is None:
+            self._luma = luma_u8(self._u8)
+        return self._luma
 
     def grays(self, size: int) -> list[np.ndarray]:
         """The source frames as gray uint8 at long side ``size`` (:func:`~oldfilm.ops.flow.small_grays`)."""
         if size not in self._grays:
-            self._grays[size] = small_grays(self.source, size)
+            self._grays[size] = (shrink_gray(torch.from_numpy(self._y255())[:, None], size) if self._bytes()
+                                 else small_grays(self.source, size))
         return self._grays[size]
 
     def to_uint8(self) -> np.ndarray:
         """The picture as (B, H, W, 3) uint8 on the CPU, rounded: what the writer takes."""
-        if self._source is None and self.chroma is None:
-            return self._u8   # still the decoded frames: exactly their bytes
+        if self._u8 is not None and self._is_source():
+            if self.chroma is None:
+                return self._u8   # still the decoded frames: exactly their bytes
+            if self._bytes():
+                return compose_u8(self._y255(), self.chroma)
         if self.chroma is not None:
             return with_chroma_u8(self._picture(), self.chroma)
         return to_uint8(self._picture())
@@ -121,12 +148,16 @@ class Frames:
         grays = {k: [g for p in parts for g in p._grays[k]] for k in set.intersection(*(set(p._grays) for p in parts))}
         sizes = {None if p.chroma is None else tuple(p.chroma.shape[-2:]) for p in parts}
         chroma = torch.cat([p.chroma for p in parts]) if len(sizes) == 1 and None not in sizes else None
-        if all(p._source is None for p in parts) and (chroma is not None or sizes == {None}):
-            return Frames.decoded(np.concatenate([p._u8 for p in parts]), parts[0]._device, parts[0].index, chroma, grays)
+        if all(p._u8 is not None and p._is_source() for p in parts) and (chroma is not None or sizes == {None}):
+            # the source's bytes joined (a float source is made again only if a stage reads it)
+            out = Frames.decoded(np.concatenate([p._u8 for p in parts]), parts[0]._device, parts[0].index, chroma, grays)
+            if all(p._luma is not None for p in parts):
+                out._luma = np.concatenate([p._luma for p in parts])
+            return out
         source = torch.cat([p.source for p in parts])
         if chroma is not None:   # all pending at one size: still pending
             # a picture that is still the source itself (the first stage's) is joined once, not twice
-            rgb = source if all(p._rgb is p._source for p in parts) else torch.cat([p._rgb for p in parts])
+            rgb = source if all(p._is_source() for p in parts) else torch.cat([p._picture() for p in parts])
             return Frames(rgb, source, parts[0].index, chroma, grays)
         return Frames(torch.cat([p.rgb for p in parts]), source, parts[0].index, grays=grays)
 

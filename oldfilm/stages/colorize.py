@@ -118,11 +118,11 @@ class Colorize(Stage):
     # one frame of the carried path: a key frame resolves the frames held since the last one
     def _carry(self, frame: Frames, g8) -> list[Frames]:
         dims = g8.shape
-        gray = gray_tensor(g8, frame.rgb.device)
+        gray = gray_tensor(g8, frame.device)
         flows = None
         if self._last is not None:
             g8_prev, carried = self._last
-            flows = [flow_tensor(f, frame.rgb.device) for f in self.flow.both(g8, g8_prev)]  # t -> t-1, t-1 -> t
+            flows = [flow_tensor(f, frame.device) for f in self.flow.both(g8, g8_prev)]  # t -> t-1, t-1 -> t
             carried = warp(carried, flows[0])
             conf = self._agreement(carried, gray)
         half = self.skip_trust is not None and frame.index % max(1, self.net_every // 2) == 0

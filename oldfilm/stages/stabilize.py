@@ -94,7 +94,7 @@ class Stabilize(Stage):
         self._sat = None           # running mean colour strength of the input (chroma mode)
 
     def process(self, frames: Frames) -> Frames:
-        with torch.autocast(frames.source.device.type, enabled=False):   # fp32 colour maths and flow
+        with torch.autocast(frames.device.type, enabled=False):   # fp32 colour maths and flow
             return self._process(frames)
 
     def _process(self, frames: Frames) -> Frames:
@@ -106,7 +106,7 @@ class Stabilize(Stage):
             self._mode = "chroma" if same_luma else "rgb"
         if self.net is not None:
             return frames.with_rgb(self._learned(frames.rgb.float(), frames.source.float()))
-        h, w = frames.source.shape[-2:]
+        h, w = frames.size
         dims = work_dims(h, w, self.work_size)
         grays = frames.grays(self.work_size)
         # the batch's flows on worker threads, while this thread works
