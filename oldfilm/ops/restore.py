@@ -31,18 +31,18 @@ def fit_exposure(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     x, y = x[keep], y[keep]
     if x.size < 64:
         return 1.0, 0.0
-    a, b = 1.0, 0.0
-    for _ in range(2):
-        mx, my, sx, sy = x.mean(), y.mean(), x.std(), y.std()
-        a = float(np.clip(sy / max(sx, 1e-4), 0.5, 2.0))
-        b = float(my - a * mx)
-        res = np.abs(a * x + b - y)
-        # res <= its 0.8 quantile (numpy's, which lies between the k-th and the next smallest)
-        k = int(0.8 * (res.size - 1))
-        keep = res <= np.partition(res, k)[k]
-        x, y = x[keep], y[keep]
-        if x.size < 64:
-            break
+
+    def fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        a = float(np.clip(y.std() / max(x.std(), 1e-4), 0.5, 2.0))
+        return a, float(y.mean() - a * x.mean())
+
+    a, b = fit(x, y)
+    res = np.abs(a * x + b - y)
+    # res <= its 0.8 quantile (numpy's, which lies between the k-th and the next smallest)
+    k = int(0.8 * (res.size - 1))
+    keep = res <= np.partition(res, k)[k]
+    if np.count_nonzero(keep) >= 64:
+        a, b = fit(x[keep], y[keep])
     return a, b
 
 
