@@ -171,7 +171,34 @@ def test_a_reference_that_shows_the_frame_gives_its_colours_and_an_unrelated_one
         same = de(Colorize(net=auto.net, reference=[frames[12]]).colorize(gray))
         other = de(Colorize(net=auto.net, reference=[unrelated]).colorize(gray))
     assert same < 0.85 * alone   # measured 0.79x on this test pattern
-    assert other < 1.1 * alone
+    assert other == pytest.approx(alone, abs=1e-6)   # no strong match: the model's colour exactly
+
+
+def test_a_reference_colours_a_frame_from_its_strong_matches_only():
+    """Weak matches leave the model's colour exactly; strong ones on a ninth of a region colour
+    it as hints do: spread edge-aware on their own where the model contradicts them (its stripes
+    gone), pulling the model where it nearly agrees (its stripes kept)."""
+    from oldfilm.ops.exemplar import Reference
+
+    h, w = 48, 64
+    y = torch.full((1, 1, h, w), 0.3)
+    y[..., 32:] = 0.8
+    stripes = torch.sin(2 * np.pi * torch.arange(w).float() / 8).expand(h, w)
+    photo = torch.tensor([40.0, -20.0]).view(1, 2, 1, 1).expand(1, 2, h, w)
+    models = {"contradicts": torch.stack([-40 + 30 * stripes, torch.full((h, w), 20.0)])[None],
+              "agrees": torch.stack([40 + 6 * stripes, torch.full((h, w), -20.0)])[None]}
+    strong = torch.zeros(1, 1, h, w)
+    strong[..., ::3, :30:3] = 1.0            # a ninth of the left region, none on the right
+    ref = Reference(None, [])
+    out = {}
+    for name, conf in [("weak", torch.full((1, 1, h, w), 0.6)), ("strong", strong)]:
+        ref.match = lambda L, conf=conf: (photo, conf)
+        out[name] = {m: ref.blend(y, model, y)[0, :, :, :30] for m, model in models.items()}
+    for m, model in models.items():
+        assert torch.equal(out["weak"][m], model[0, :, :, :30])
+    own, pulled = out["strong"]["contradicts"], out["strong"]["agrees"]
+    assert torch.allclose(own.mean((1, 2)), torch.tensor([40.0, -20.0]), atol=2)   # the photo's colour
+    assert float(own[0].std()) < 1 and float(pulled[0].std()) > 2.5   # stripes gone (measured 0), kept (2.9)
 
 
 def test_a_reference_is_trusted_where_it_shows_the_frame_at_the_frame_s_lightness(colour_clip):

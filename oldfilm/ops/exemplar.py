@@ -11,7 +11,10 @@ elsewhere the automatic colorizer speaks. Unrelated photos give few such matches
 trusted part of a frame is small the photos are believed less still (a scattered few are as likely
 a different colour: a sunset sky for a blue one), each photo by itself (several unrelated photos
 together explain more of a frame than any one of them), so an object the photo does not show keeps the
-model's colour instead of a copied wrong one (the exemplar methods' most reported failure).
+model's colour instead of a copied wrong one (the exemplar methods' most reported failure). Only
+the strongest matches colour the frame, as a hint image's dots do: pulling the model's colour
+toward them where it nearly agrees, spread edge-aware on their own where it does not; a frame with
+almost none keeps the model's colour exactly.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ import torch.nn.functional as F
 
 from ..errors import BadInput
 from .color import gray_lightness, luma, rgb_to_lab
+from .propagate import pull_to_hints
 
 LAYERS = ("relu3_3", "relu4_3")
 
@@ -48,14 +52,20 @@ class Reference:
     colour from at which trust falls to 1/e (a colour is a colour *at a lightness*: matched in
     gray features, a dark red patch can answer a bright one, and its a*b* is then no colour the
     frame's cell can have); ``shown``, ``unshown``: the mean trust over the frame at which the
-    photos are taken to show it (fully believed) or not at all (the model alone)."""
+    photos are taken to show it (fully believed) or not at all (the model alone); ``strong``,
+    ``few``, ``enough``, ``agree``, ``disagree``, ``reach``: how the trusted matches colour the
+    frame (:meth:`blend`)."""
 
     def __init__(self, trunk: torch.nn.Module, photos: list[np.ndarray], *, size: int = 256,
                  trusted: float = 0.65, doubt: float = 0.45, cycle: float = 3.0, temperature: float = 0.02,
-                 lightness: float = 25.0, shown: float = 0.35, unshown: float = 0.2):
+                 lightness: float = 25.0, shown: float = 0.35, unshown: float = 0.2, strong: float = 0.7,
+                 few: float = 0.01, enough: float = 0.05, agree: float = 0.5, disagree: float = 0.8,
+                 reach: float = 5e-4):
         self.trunk, self.size = trunk, size
         self.trusted, self.doubt, self.cycle, self.temperature = trusted, doubt, cycle, temperature
         self.lightness, self.shown, self.unshown = lightness, shown, unshown
+        self.strong, self.few, self.enough = strong, few, enough
+        self.agree, self.disagree, self.reach = agree, disagree, reach
         self._photos = photos
         self._bank: list[tuple[torch.Tensor, torch.Tensor]] | None = None   # per photo: features, L*a*b*
 
@@ -129,8 +139,23 @@ class Reference:
         up = lambda t: F.interpolate(t, size=L.shape[-2:], mode="bilinear", align_corners=False)  # noqa: E731
         return up(torch.stack(out_ab)), up(torch.stack(out_conf))
 
-    def blend(self, L: torch.Tensor, ab_auto: torch.Tensor) -> torch.Tensor:
-        """``ab_auto`` (the automatic colorizer's a*b* at ``L``'s size) where the references are
-        not trusted, theirs where they are."""
+    def blend(self, L: torch.Tensor, ab_auto: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``ab_auto`` (the automatic colorizer's a*b* at ``L``'s size; ``y``: the frame's luma there)
+        with the references' colours where they are trusted. Only strong matches count (trust from
+        ``strong`` up); the weak majority measured worse than the model (bench/README.md). Their
+        colours go over the frame as hints do (:func:`~oldfilm.ops.propagate.pull_to_hints`): the
+        model pulled toward them where it already nearly agrees with them (its pull fading over
+        ``reach``), the photos' colours spread edge-aware where it does not. A frame with fewer
+        than ``few`` of its cells strongly matched keeps the model's colour; from ``enough``, fully
+        the photos'."""
         ab, conf = self.match(L)
-        return ab_auto + conf * (ab - ab_auto)
+        out = []
+        for b in range(len(L)):
+            hint = ((conf[b:b + 1] - self.strong) / (1 - self.strong)).clamp(0, 1)
+            share = float(((hint.mean() - self.few) / (self.enough - self.few)).clamp(0, 1))
+            a = ab_auto[b:b + 1]
+            if share > 0:
+                a = a + share * (pull_to_hints(y[b:b + 1], ab[b:b + 1], hint, a, agree=self.agree,
+                                               disagree=self.disagree, reach=self.reach) - a)
+            out.append(a)
+        return torch.cat(out)

@@ -12,6 +12,8 @@ computes colour on some frames only and fills the others:
   at occlusions and where the gray frames disagree after warping
   (:func:`~oldfilm.ops.flow.flow_trust`), and where too little arrives (new content) the colour is
   filled from its surroundings with :func:`spread`.
+- :func:`pull_to_hints`: sparse colours (hint images, reference photos' trusted matches) over a
+  frame, through a model's estimate where it agrees with them, spread on their own where not.
 - :func:`merge`: a forward and a backward estimate blended by time distance and confidence.
 - :func:`propagate`: all of it over a run of gray frames with chroma anchors at some of them.
 
@@ -107,6 +109,28 @@ def spread(luma: torch.Tensor, values: torch.Tensor, conf: torch.Tensor, *, sigm
             u, n = F.interpolate(u, scale_factor=2, mode="nearest")[..., :h, :w], sweeps << min(depth, 1)
         u = _sweeps(u, data, strength * c, wx, wy, n)
     return u
+
+
+def pull_to_hints(luma: torch.Tensor, hints: torch.Tensor, weight: torch.Tensor, model: torch.Tensor, *,
+                  agree: float = 0.0, disagree: float = 1.0, reach: float = 0.0) -> torch.Tensor:
+    """Dense chroma (1, C, h, w) from sparse ``hints`` (trusted where ``weight`` > 0) and a model's
+    dense estimate ``model``: the hints' own colours :func:`spread` edge-aware, and the model's
+    colour pulled toward them (the hints' difference from it spread and added), mixed by how well
+    the model already explains the hints. Its miss at the hints relative to their own chroma (0:
+    exact, 1: no nearer them than gray is): up to ``agree`` the model pulled only, from
+    ``disagree`` the hints' own colours only, linear between, so a model that is wrong on this film
+    leaves the hints alone. ``reach`` > 0: the pull fades to the model's own colour away from the
+    hints (a weight toward it everywhere; the smaller, the farther the pull reaches)."""
+    miss = (weight * (hints - model).norm(dim=1, keepdim=True)).sum() / \
+        (weight * hints.norm(dim=1, keepdim=True)).sum().clamp(min=1e-6)
+    pull = float(((disagree - miss) / (disagree - agree)).clamp(0, 1))
+    out = 0
+    if pull > 0:
+        near = weight > 0
+        out = model + spread(luma, (hints - model) * near, weight.clamp(min=reach) if reach else weight)
+    if pull < 1:
+        out = pull * out + (1 - pull) * spread(luma, hints, weight)
+    return out
 
 
 class Track:

@@ -164,9 +164,10 @@ class Colorize(Stage):
         out = self.net(x)                                        # the network under the pipeline's precision
         with torch.autocast(rgb.device.type, enabled=False):
             ab = self.transforms.post(out, rgb).float()
-            L = gray_lightness(downsample(luma(rgb.float()), ab.shape[-2:]))
+            y = downsample(luma(rgb.float()), ab.shape[-2:])
+            L = gray_lightness(y)
             if self.reference is not None:   # the photos' colours where they correspond, the model's elsewhere
-                ab = self.reference.blend(L, ab)
+                ab = self.reference.blend(L, ab, y)
             # no chroma at the ends of the lightness range (the model's blobs in blown highlights)
             ab = ab * (self.colour_strength * ((100 - L) / 8).clamp(0, 1) * (L / 8).clamp(0, 1))
             return rgb_to_ycbcr(lab_to_rgb(torch.cat([L, ab], 1)))[:, 1:]

@@ -21,7 +21,7 @@ from .. import keyframes as kf
 from ..errors import BadInput
 from ..ops.color import downsample, lab_to_rgb, luma, rgb_to_lab, rgb_to_ycbcr
 from ..ops.flow import DISFlow
-from ..ops.propagate import Chroma, Track, merge, spread
+from ..ops.propagate import Chroma, Track, merge, pull_to_hints
 from . import Frames, Stage, to_tensor
 from .colorize import Colorize
 from .stabilize import work_dims
@@ -92,15 +92,7 @@ class GuidedColorize(Stage):
         them (the hints' difference from it spread and added). How far: 1 - the model's miss at
         the hints relative to the hints' own chroma (0 where it is no nearer them than gray is),
         so a model that is wrong on this film leaves the hints alone (bench/README.md)."""
-        own = spread(small_y, hints, weight)
-        auto = downsample(self.auto.chroma(frame.float()), dims)
-        miss = (weight * (hints - auto).norm(dim=1, keepdim=True)).sum() / \
-            (weight * hints.norm(dim=1, keepdim=True)).sum().clamp(min=1e-6)
-        pull = float((1 - miss).clamp(0, 1))
-        if pull == 0:
-            return own
-        pulled = auto + spread(small_y, hints - auto, weight)
-        return pull * pulled + (1 - pull) * own
+        return pull_to_hints(small_y, hints, weight, downsample(self.auto.chroma(frame.float()), dims))
 
     def _next_key(self, n: int) -> int | None:
         ahead = [k for k in self._keys if k > n]
