@@ -81,7 +81,7 @@ class Frames:
     def _picture(self) -> torch.Tensor:
         return self.source if self._rgb is None else self._rgb
 
-    def _is_source(self) -> bool:
+    def is_source(self) -> bool:
         """The picture is the source itself (a pending chroma aside)."""
         return self._rgb is None or self._rgb is self._source
 
@@ -102,7 +102,7 @@ class Frames:
         return out
 
     def __getitem__(self, index: slice) -> "Frames":
-        rgb = None if self._is_source() else self._rgb[index]
+        rgb = None if self.is_source() else self._rgb[index]
         return self._part(index, rgb, None if self.chroma is None else self.chroma[index])
 
     def with_rgb(self, rgb: torch.Tensor) -> "Frames":
@@ -111,7 +111,7 @@ class Frames:
 
     def with_chroma(self, cbcr: torch.Tensor) -> "Frames":
         """The same frames with the picture's luma kept and its chroma replaced by ``cbcr``."""
-        return self._part(None, None if self._is_source() else self._rgb, cbcr)
+        return self._part(None, None if self.is_source() else self._rgb, cbcr)
 
     def _y255(self) -> np.ndarray:
         """The source's Y' (B, H, W) float32 on a 0-255 scale, from the decoded bytes."""
@@ -128,7 +128,7 @@ class Frames:
 
     def to_uint8(self) -> np.ndarray:
         """The picture as (B, H, W, 3) uint8 on the CPU, rounded: what the writer takes."""
-        if self._u8 is not None and self._is_source():
+        if self._u8 is not None and self.is_source():
             if self.chroma is None:
                 return self._u8   # still the decoded frames: exactly their bytes
             if self._bytes():
@@ -148,7 +148,7 @@ class Frames:
         grays = {k: [g for p in parts for g in p._grays[k]] for k in set.intersection(*(set(p._grays) for p in parts))}
         sizes = {None if p.chroma is None else tuple(p.chroma.shape[-2:]) for p in parts}
         chroma = torch.cat([p.chroma for p in parts]) if len(sizes) == 1 and None not in sizes else None
-        if all(p._u8 is not None and p._is_source() for p in parts) and (chroma is not None or sizes == {None}):
+        if all(p._u8 is not None and p.is_source() for p in parts) and (chroma is not None or sizes == {None}):
             # the source's bytes joined (a float source is made again only if a stage reads it)
             out = Frames.decoded(np.concatenate([p._u8 for p in parts]), parts[0]._device, parts[0].index, chroma, grays)
             if all(p._luma is not None for p in parts):
@@ -157,7 +157,7 @@ class Frames:
         source = torch.cat([p.source for p in parts])
         if chroma is not None:   # all pending at one size: still pending
             # a picture that is still the source itself (the first stage's) is joined once, not twice
-            rgb = source if all(p._is_source() for p in parts) else torch.cat([p._picture() for p in parts])
+            rgb = source if all(p.is_source() for p in parts) else torch.cat([p._picture() for p in parts])
             return Frames(rgb, source, parts[0].index, chroma, grays)
         return Frames(torch.cat([p.rgb for p in parts]), source, parts[0].index, grays=grays)
 

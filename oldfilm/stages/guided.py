@@ -118,7 +118,7 @@ class GuidedColorize(Stage):
         h, w = pictures.shape[1:3]
         dims = work_dims(h, w, self.work_size)
         grays = frames.grays(self.work_size)   # the stabilizer's gray frames: its flows are these
-        sources = None if frames._is_source() else self._u8(frames.source)   # (reads no float picture)
+        sources = None if frames.is_source() else self._u8(frames.source)   # (reads no float picture)
         self._prefetch(frames.index, grays)
         ready: list[dict] = []
         for i in range(len(frames)):
