@@ -370,3 +370,30 @@ def test_hints_pull_the_model_only_as_far_as_it_explains_them(tiny_models, tmp_p
     hints = rgb_to_ycbcr(tensor(rgb8[None]))[:, 1:] * m
     assert torch.allclose(got["contradicts"], spread(luma(frame), hints, m), atol=0.01)
     assert err(got["agrees"]) < 0.2 * err(got["contradicts"])   # measured 0.0009 against 0.065
+
+
+def test_the_carry_on_one_thread_gives_the_same_colours_and_gives_the_threads_back(colour_clip, tiny_models,
+                                                                                    tmp_path, monkeypatch):
+    from contextlib import nullcontext
+
+    from oldfilm.stages import guided
+    truth, gray, keys, frames = colour_clip
+    torch.set_num_threads(2)
+    seen = []
+    real = guided.one_thread
+
+    def watched():
+        seen.append(torch.get_num_threads())
+        return real()
+
+    outs = {}
+    for name, ctx in (("one", watched), ("all", nullcontext)):
+        monkeypatch.setattr(guided, "one_thread", ctx)
+        out = tmp_path / f"{name}.mkv"
+        r = CliRunner().invoke(cli, ["colorize", str(gray), "--keyframes", str(keys), "-o", str(out), "-q",
+                                     "--crf", "0", "--models-dir", str(tiny_models)])
+        assert r.exit_code == 0, r.output
+        outs[name] = decode(out)
+        assert torch.get_num_threads() == 2
+    assert len(seen) >= 24 and set(seen) == {2}   # each carry step entered with the threads given back
+    assert np.array_equal(outs["one"], outs["all"])

@@ -12,6 +12,7 @@ get the forward colour alone. Nothing crosses a scene cut: the pipeline flushes 
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,19 @@ from ..ops.propagate import Chroma, Track, merge, pull_to_hints
 from . import Frames, Stage, to_tensor
 from .colorize import Colorize
 from .stabilize import work_dims
+
+
+@contextmanager
+def one_thread():
+    """torch on one thread for the carry's small working-size ops, restored after: on two threads
+    OpenMP spun for about half their CPU and took the core from the flow's workers (--keyframes'
+    process CPU 10.5-12.7 -> 9.0 s on the speed clip, output the same to the byte; bench/README.md)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
 class GuidedColorize(Stage):
@@ -127,7 +141,8 @@ class GuidedColorize(Stage):
                     "gray": grays[i], "fwd": None, "dist": 0, "full": None}
             if n in self._keys:
                 chroma, item["full"] = self._key_chroma(self._keys[n], frames.source[i:i + 1], dims)
-                self._backward(item["gray"], chroma, n)
+                with one_thread():
+                    self._backward(item["gray"], chroma, n)
                 self._track = Track(self.flow)
                 self._track.start(item["gray"], chroma)
                 self._last_key, item["fwd"] = n, chroma
@@ -135,7 +150,8 @@ class GuidedColorize(Stage):
                 self._held = []
                 continue
             if self._track is not None:
-                item["fwd"], item["dist"] = self._track.step(item["gray"]), n - self._last_key
+                with one_thread():
+                    item["fwd"], item["dist"] = self._track.step(item["gray"]), n - self._last_key
             ahead = self._next_key(n)
             if self._held or (ahead is not None and ahead - n <= self._hold_limit(h, w)):
                 item["fwd"] = item["fwd"].half() if item["fwd"] is not None else None
