@@ -232,6 +232,7 @@ def speed(clip: Path, seconds: float, tmp: Path) -> None:
     on ``clip`` at 640x480, each twice, alternating, in one run: the ratio of their times."""
     from oldfilm import Pipeline
     from oldfilm.commands import recipe
+    tmp.mkdir(parents=True, exist_ok=True)
     truth_path, gray_path = tmp / "speed.mkv", tmp / "speed-gray.mkv"
     ff("-i", str(clip), "-map", "0:V:0", "-t", str(seconds), "-vf", "scale=640:480,setsar=1,format=yuv420p",
        "-c:v", "libx264", "-crf", "10", str(truth_path))
