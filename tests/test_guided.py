@@ -378,22 +378,24 @@ def test_the_carry_on_one_thread_gives_the_same_colours_and_gives_the_threads_ba
 
     from oldfilm.stages import guided
     truth, gray, keys, frames = colour_clip
-    torch.set_num_threads(2)
-    seen = []
-    real = guided.one_thread
+    seen, real, outs = [], guided.one_thread, {}
 
     def watched():
         seen.append(torch.get_num_threads())
         return real()
 
-    outs = {}
-    for name, ctx in (("one", watched), ("all", nullcontext)):
-        monkeypatch.setattr(guided, "one_thread", ctx)
-        out = tmp_path / f"{name}.mkv"
-        r = CliRunner().invoke(cli, ["colorize", str(gray), "--keyframes", str(keys), "-o", str(out), "-q",
-                                     "--crf", "0", "--models-dir", str(tiny_models)])
-        assert r.exit_code == 0, r.output
-        outs[name] = decode(out)
-        assert torch.get_num_threads() == 2
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for name, ctx in (("one", watched), ("all", nullcontext)):
+            monkeypatch.setattr(guided, "one_thread", ctx)
+            out = tmp_path / f"{name}.mkv"
+            r = CliRunner().invoke(cli, ["colorize", str(gray), "--keyframes", str(keys), "-o", str(out), "-q",
+                                         "--crf", "0", "--models-dir", str(tiny_models)])
+            assert r.exit_code == 0, r.output
+            outs[name] = decode(out)
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)   # the rest of the suite keeps its own count
     assert len(seen) >= 24 and set(seen) == {2}   # each carry step entered with the threads given back
     assert np.array_equal(outs["one"], outs["all"])
