@@ -25,6 +25,28 @@ def test_reader_batches_cover_every_frame(clips):
     assert decode(clips["gray"]).shape == (60, 120, 160, 3)
 
 
+def test_reader_reuses_only_batches_nothing_holds(clips):
+    """Batches are recycled once dropped, never while a batch, a view or a tensor of it is alive."""
+    import torch
+
+    info, whole = probe(clips["gray"]), decode(clips["gray"])
+    held, seen, n = [], set(), 0
+    for i, batch in enumerate(FrameReader(info, batch_size=4, queue_size=1)):
+        seen.add(batch.__array_interface__["data"][0])
+        if i % 3 == 0:
+            held.append(batch[1:])                         # a view
+        elif i % 3 == 1:
+            held.append(torch.from_numpy(batch))           # a tensor sharing its memory
+        n += len(batch)
+    assert n == 60
+    kept = [np.asarray(h) for h in held]
+    for i, k in zip(range(0, 15, 3), kept[0::2]):          # the views: frames 4i+1 .. 4i+3
+        assert np.array_equal(k, whole[4 * i + 1:4 * i + 4])
+    for i, k in zip(range(1, 15, 3), kept[1::2]):          # the tensors: frames 4i .. 4i+3
+        assert np.array_equal(k, whole[4 * i:4 * i + 4])
+    assert len(seen) < 15                                  # the dropped ones came back
+
+
 def test_reader_stopped_early_does_not_hang(clips):
     info = probe(clips["gray"])
     reader = FrameReader(info, batch_size=2, queue_size=1)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import queue
 import subprocess
+import sys
 import tempfile
 import threading
 from fractions import Fraction
@@ -72,13 +73,29 @@ class FrameReader:
                 continue
         return False
 
+    def _buffer(self, pool: list[np.ndarray]) -> np.ndarray:
+        """An array for the next batch: one of ``pool`` that nothing refers to any more (its frames
+        have been written), else a new one. Large batches (a 1080p batch of 8 is 50 MB) are
+        otherwise mapped fresh from the system each time (glibc maps blocks over 32 MB), and
+        faulting their pages in cost ~30% of this thread's CPU (bench/README.md, issue 15)."""
+        for buf in pool:
+            # the pool's list, this loop's name and getrefcount's argument: no batch, view or
+            # tensor made from it is alive (each of those holds a reference to it)
+            if sys.getrefcount(buf) == 3:
+                return buf
+        buf = np.empty((self.batch_size, self.height, self.width, 3), np.uint8)
+        if len(pool) < self._queue.maxsize + 4:
+            pool.append(buf)
+        return buf
+
     def _run(self) -> None:
         h, w = self.height, self.width
         frame_bytes = h * w * 3
+        pool: list[np.ndarray] = []
         try:
             out = self._proc.stdout
             while not self._stop.is_set():
-                batch = np.empty((self.batch_size, h, w, 3), np.uint8)
+                batch = self._buffer(pool)
                 flat = memoryview(batch.reshape(-1))
                 n = 0
                 while n < self.batch_size:
