@@ -75,9 +75,12 @@ def local_fit(values: np.ndarray, at: int, sigma: float, degree: int = 1, centre
 
 # a candidate speck is seeded at 4 noise levels; a fainter one, seeded between 3.5 and 4, is kept
 # only where the neighbours match the frame closely around it (ring error under 2 noise levels +
-# 0.01, not 3 + 0.02) and the picture there moves as a whole (its compensated neighbours within a
-# noise level of the raw ones): a thing in motion the flow half followed is neither
+# 0.01, not the ring test's limit) and the picture there moves as a whole (its compensated
+# neighbours within 1.5 noise levels of the raw ones): a thing in motion the flow half followed is neither
 FAINT = 3.5
+# the ring test's limit: 3 noise levels + 0.02, on a grainy film up to RING noise levels (there
+# the warps' error round a speck adds a level or two to the grain's; a clean film keeps 3 + 0.02)
+RING = 5.5
 SMALL_SPOT = 10   # patches up to this side are matched by direct sums, larger ones by DFT
 
 
@@ -257,12 +260,12 @@ def dust_mask(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, raw: tuple[np.
             m = max(w, h) + 4
             x0, y0, x1, y1 = max(0, x - m), max(0, y - m), min(W, x + w + m), min(H, y + h + m)
             ring = _ring_error(cur, before, after, labels, seeded, x0, y0, x1, y1)
-            if ring is None or ring > 3 * noise + 0.02:
+            if ring is None or ring > max(3 * noise + 0.02, RING * noise):
                 continue
             if not strong[k]:
                 box = slice(y0, y1), slice(x0, x1)
                 still = float(np.mean(np.abs(prev[box] - raw[0][box]) + np.abs(nxt[box] - raw[1][box])))
-                if ring > 2 * noise + 0.01 or still > noise:
+                if ring > 2 * noise + 0.01 or still > 1.5 * noise:
                     continue
             px, py = max(0, x - 1), max(0, y - 1)
             spot = cv2.dilate((labels[py:y + h + 1, px:x + w + 1] == k).astype(np.float32), np.ones((3, 3), np.uint8))
