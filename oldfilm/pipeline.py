@@ -142,21 +142,27 @@ class Pipeline:
         return Frames(rgb, src, index)
 
     def _chain(self, frames: Frames | None, end: bool = False) -> list[Frames]:
-        """Push frames through every stage; with ``end`` flush and reset each stage."""
+        """Push frames through every stage; with ``end`` flush and reset each stage. What a stage
+        hands on goes to the next in batches of at most ``batch_size`` (a stage that held a shot
+        back lets it go at once: in one piece its full-size arrays cost the next stages fresh
+        memory pages; bench/README.md, issue 11)."""
         outs = [frames] if frames is not None and len(frames) else []
         for stage in self.stages:
             nxt = []
             for f in outs:
-                y = stage.process(f)
-                if y is not None and len(y):
-                    nxt.append(y)
+                nxt += self._pieces(stage.process(f))
             if end:
-                tail = stage.flush()
+                nxt += self._pieces(stage.flush())
                 stage.reset()
-                if tail is not None and len(tail):
-                    nxt.append(tail)
             outs = nxt
         return outs
+
+    def _pieces(self, frames: Frames | None) -> list[Frames]:
+        if frames is None or not len(frames):
+            return []
+        if len(frames) <= self.batch_size:
+            return [frames]
+        return [frames[i:i + self.batch_size] for i in range(0, len(frames), self.batch_size)]
 
     def process_batches(self, batches: Iterable[np.ndarray], cuts: Iterable[int] = (),
                         sources: Iterable[np.ndarray] | None = None, first: int = 0) -> Iterator[np.ndarray]:

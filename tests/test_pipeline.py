@@ -69,6 +69,34 @@ def test_scene_cuts_split_batches_and_reset_state():
         assert not (min(chunk) < 3 <= max(chunk)) and not (min(chunk) < 10 <= max(chunk))
 
 
+def test_a_shot_held_back_is_handed_on_in_batches():
+    """A stage that lets a whole shot go at once (guided colour waiting for a keyframe) passes it
+    to the next stage, and to the writer, in pieces of at most the pipeline's batch size."""
+
+    class HoldAll(Stage):
+        def __init__(self):
+            self.held = []
+
+        def process(self, frames):
+            self.held.append(frames)
+
+        def flush(self):
+            out, self.held = (Frames.cat(self.held) if self.held else None), []
+            return out
+
+    sizes = []
+
+    class Spy(Stage):
+        def process(self, frames):
+            sizes.append(len(frames))
+            return frames
+
+    pipe = Pipeline([HoldAll(), Spy()], device="cpu", batch_size=4, progress=False, detect_scenes=False)
+    outs = list(pipe.process_batches(batches(23, 4), cuts=[13]))
+    assert np.concatenate(outs)[:, 0, 0, 0].tolist() == list(range(23))
+    assert sizes == [4, 4, 4, 1, 4, 4, 2] and [len(o) for o in outs] == sizes
+
+
 def test_device_errors_are_clear():
     assert resolve_device("cpu").type == "cpu"
     if not torch.cuda.is_available():
