@@ -4,7 +4,9 @@ A colour photo of the set or a costume is not a frame of the film, so its colour
 along the motion; they are taken where the frame and the photo *correspond*. Both are seen gray
 (the photo's own luma) by the VGG16 trunk that oldfilm's colorizer already holds; each position of
 the frame at 1/8 of its render size is matched to the most similar positions of every reference
-(cosine similarity of relu3_3 and relu4_3 features) and takes their a*b*. A match is trusted only
+(cosine similarity of relu3_3 and relu4_3 features) and takes their a*b*. Each reference is seen
+as it is, mirrored, and smaller (a photo of the set is seldom taken from the frame's side or
+distance), each view by itself. A match is trusted only
 where it is both similar and mutual (the reference position's own best match in the frame lies
 near where it started: a cycle) and where the matched cells' lightness is the frame cell's own;
 elsewhere the automatic colorizer speaks. Unrelated photos give few such matches, and when the
@@ -47,7 +49,7 @@ class Reference:
     """``trunk``: a VGG16 (``trunk(rgb, layers)``, as inside vggcolor); ``photos``: RGB uint8
     arrays; ``size``: the long side at which each photo is seen; ``trusted``: the cosine
     similarity of a mutual match at which its colour is fully believed (``doubt`` below it: not
-    at all); ``cycle``: how far, in feature cells, a round trip may land and still be mutual;
+    at all); ``scales``, ``mirror``: the views of each photo matched (:meth:`_build`); ``cycle``: how far, in feature cells, a round trip may land and still be mutual;
     ``lightness``: the difference of L* between a frame cell and the reference cells it takes its
     colour from at which trust falls to 1/e (a colour is a colour *at a lightness*: matched in
     gray features, a dark red patch can answer a bright one, and its a*b* is then no colour the
@@ -60,14 +62,15 @@ class Reference:
                  trusted: float = 0.65, doubt: float = 0.45, cycle: float = 3.0, temperature: float = 0.02,
                  lightness: float = 25.0, shown: float = 0.35, unshown: float = 0.2, strong: float = 0.7,
                  few: float = 0.01, enough: float = 0.05, agree: float = 0.5, disagree: float = 0.8,
-                 reach: float = 5e-4):
+                 reach: float = 5e-4, mirror: bool = True, scales: tuple[float, ...] = (1.0, 0.7)):
         self.trunk, self.size = trunk, size
+        self.mirror, self.scales = mirror, tuple(scales)
         self.trusted, self.doubt, self.cycle, self.temperature = trusted, doubt, cycle, temperature
         self.lightness, self.shown, self.unshown = lightness, shown, unshown
         self.strong, self.few, self.enough = strong, few, enough
         self.agree, self.disagree, self.reach = agree, disagree, reach
         self._photos = photos
-        self._bank: list[tuple[torch.Tensor, torch.Tensor]] | None = None   # per photo: features, L*a*b*
+        self._bank: list[tuple[torch.Tensor, torch.Tensor]] | None = None   # per view: features, L*a*b*
 
     def _features(self, L: torch.Tensor) -> torch.Tensor:
         """(B, C, h/8, w/8) unit-length features of lightness ``L`` (B, 1, h, w)."""
@@ -78,27 +81,32 @@ class Reference:
         f = torch.cat([F.normalize(f3.float(), dim=1), F.normalize(f4.float(), dim=1)], 1)
         return F.normalize(f, dim=1)
 
-    def _dims(self, h: int, w: int) -> tuple[int, int]:
-        s = self.size / max(h, w)
+    def _dims(self, h: int, w: int, scale: float = 1.0) -> tuple[int, int]:
+        s = self.size * scale / max(h, w)
         return max(16, round(h * s / 16) * 16), max(16, round(w * s / 16) * 16)
 
     def _build(self, device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Each photo's features (M, C) and cell L*a*b* (M, 3)."""
+        """Each view's features (M, C) and cell L*a*b* (M, 3): every photo at each of ``scales``
+        (of ``size``), and mirrored too with ``mirror``. A photo of the set is seldom taken from the
+        frame's side or distance; each view is matched, and gated, as a photo by itself (views
+        joined into one bank per photo let unrelated photos through: bench/README.md)."""
         bank = []
         for photo in self._photos:
-            rgb = torch.from_numpy(photo).to(device).permute(2, 0, 1)[None].float() / 255
-            rgb = F.interpolate(rgb, size=self._dims(*rgb.shape[-2:]), mode="bilinear", antialias=True,
-                                align_corners=False)
-            L = gray_lightness(luma(rgb))
-            f = self._features(L)
-            lab = F.adaptive_avg_pool2d(torch.cat([L, rgb_to_lab(rgb)[:, 1:]], 1), f.shape[-2:])
-            bank.append((f.flatten(2)[0].T, lab.flatten(2)[0].T))
+            rgb0 = torch.from_numpy(np.ascontiguousarray(photo)).to(device).permute(2, 0, 1)[None].float() / 255
+            for scale in self.scales:
+                rgb = F.interpolate(rgb0, size=self._dims(*rgb0.shape[-2:], scale), mode="bilinear",
+                                    antialias=True, align_corners=False)
+                for view in (rgb, rgb.flip(-1)) if self.mirror else (rgb,):
+                    L = gray_lightness(luma(view))
+                    f = self._features(L)
+                    lab = F.adaptive_avg_pool2d(torch.cat([L, rgb_to_lab(view)[:, 1:]], 1), f.shape[-2:])
+                    bank.append((f.flatten(2)[0].T, lab.flatten(2)[0].T))
         return bank
 
     def _one(self, x: torch.Tensor, cell_L: torch.Tensor, photo: tuple[torch.Tensor, torch.Tensor],
              fh: int, fw: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """One frame's features ``x`` (N, C) and cell L* (N,) against one photo: a*b* (2, fh, fw)
-        and trust (1, fh, fw), gated by how much of the frame the photo shows."""
+        """One frame's features ``x`` (N, C) and cell L* (N,) against one view of a photo: a*b*
+        (2, fh, fw) and trust (1, fh, fw), gated by how much of the frame the view shows."""
         feats, lab = photo
         sim = x @ feats.T                                              # (N, M)
         best, j = sim.max(1)
@@ -122,7 +130,7 @@ class Reference:
     @torch.no_grad()
     def match(self, L: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The references' a*b* (B, 2, h, w) at ``L``'s size (B, 1, h, w) and its trust (B, 1, h, w):
-        at each cell, the photo that is trusted most there."""
+        at each cell, the view that is trusted most there."""
         if self._bank is None or self._bank[0][0].device != L.device:
             self._bank = self._build(L.device)
         # the frame at the colorizer's render size (seeing it at the photos' size measured worse:
@@ -132,8 +140,8 @@ class Reference:
         cell_L = F.adaptive_avg_pool2d(L.float(), (fh, fw)).flatten(1)  # (B, N)
         out_ab, out_conf = [], []
         for x, Lx in zip(f.flatten(2).transpose(1, 2), cell_L):       # (N, C) per frame
-            ab, conf = map(torch.stack, zip(*(self._one(x, Lx, photo, fh, fw) for photo in self._bank)))
-            k = conf.argmax(0, keepdim=True)                           # (1, 1, fh, fw): the photo per cell
+            ab, conf = map(torch.stack, zip(*(self._one(x, Lx, view, fh, fw) for view in self._bank)))
+            k = conf.argmax(0, keepdim=True)                           # (1, 1, fh, fw): the view per cell
             out_ab.append(ab.gather(0, k.expand(1, 2, fh, fw))[0])
             out_conf.append(conf.gather(0, k)[0])
         up = lambda t: F.interpolate(t, size=L.shape[-2:], mode="bilinear", align_corners=False)  # noqa: E731
