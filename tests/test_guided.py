@@ -174,6 +174,34 @@ def test_a_reference_that_shows_the_frame_gives_its_colours_and_an_unrelated_one
     assert other == pytest.approx(alone, abs=1e-6)   # no strong match: the model's colour exactly
 
 
+def test_a_mirrored_photo_of_the_scene_colours_the_frame_and_an_unrelated_one_still_falls_back(colour_clip):
+    """Real default model: the scene half a second later, mirrored and cropped (a photo taken from
+    the other side), colours the frame because each photo is also matched mirrored and smaller;
+    matched only as it is, it gives much less; a photo of nothing in the frame, seen in all those
+    views, still leaves the model's colour exactly."""
+    from oldfilm.ops.exemplar import Reference
+    from oldfilm.stages.colorize import Colorize
+
+    _, _, _, frames = colour_clip
+    truth = tensor(frames[:1])
+    gray = rgb_to_ycbcr(truth)[:, :1].expand(-1, 3, -1, -1)
+    mirrored = np.ascontiguousarray(frames[12][3:114, 8:155][:, ::-1])
+    rng = np.random.default_rng(1)
+    unrelated = cv2.resize(rng.integers(0, 255, (6, 8, 3), dtype=np.uint8), (160, 120), interpolation=cv2.INTER_CUBIC)
+    de = lambda rgb: float(delta_e2000(rgb_to_lab(rgb), rgb_to_lab(truth)).mean())  # noqa: E731
+    with torch.inference_mode():
+        auto = Colorize()
+        alone = de(auto.colorize(gray))
+        views = Colorize(net=auto.net, reference=[mirrored])
+        assert views.reference.mirror and len(views.reference.scales) > 1
+        with_views = de(views.colorize(gray))
+        views.reference = Reference(views.reference.trunk, [mirrored], mirror=False, scales=(1.0,))
+        as_it_is = de(views.colorize(gray))
+        other = de(Colorize(net=auto.net, reference=[unrelated]).colorize(gray))
+    assert with_views < 0.85 * alone and with_views < 0.9 * as_it_is   # measured 0.52x and 0.52x (as it is: 1.00x)
+    assert other == pytest.approx(alone, abs=1e-6)   # no strong match in any view: the model's colour exactly
+
+
 def test_a_reference_colours_a_frame_from_its_strong_matches_only():
     """Weak matches leave the model's colour exactly; strong ones on a ninth of a region colour
     it as hints do: spread edge-aware on their own where the model contradicts them (its stripes
