@@ -8,6 +8,7 @@ less than the encode. Motion comes from :mod:`oldfilm.ops.flow`.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -123,7 +124,8 @@ def _track_at(patch: np.ndarray, mask: np.ndarray, cur: np.ndarray, other: np.nd
 
 
 def _moved(patch: np.ndarray, mask: np.ndarray, cur: np.ndarray, sides: list[np.ndarray], steps: tuple[int, int],
-           x: int, y: int, reach: int, size: tuple[int, int], noise: float) -> bool:
+           x: int, y: int, reach: int, size: tuple[int, int], noise: float,
+           further: Callable[..., tuple[np.ndarray, np.ndarray] | None] | None = None) -> bool:
     """Whether the spot ``mask`` of ``patch`` (cut from the current frame at x, y) is a thing
     moving at a steady speed too fast for the flow: found again in the two other frames (``steps``
     frames away: -1 and 1, or 1 and 2 or -1 and -2 at a shot's ends) at ``step * d`` (|d| <=
@@ -131,7 +133,12 @@ def _moved(patch: np.ndarray, mask: np.ndarray, cur: np.ndarray, sides: list[np.
     largest step), matching there far better than in place, at places the current frame has since
     left or not yet reached, or in one frame only where the other's place lies outside the frame
     (a thing entering or leaving). Dirt has no such counterparts: a chance match in the texture
-    around it is a place that did not change."""
+    around it is a place that did not change. ``further(step, y0, y1, x0, x1)``: the current
+    frame and the frame ``2 * step`` frames away (aligned as ``sides`` are) at rows y0..y1,
+    columns x0..x1 (mirrored past the edges), or None: a thing found in one frame only is taken
+    for dirt after all where, at twice the motion, that frame holds neither it (a thing keeps
+    moving; a faint speck's chance match in the texture does not) nor anything else that came
+    there (an occluder), that place lying inside the frame."""
     h, w = patch.shape
     H, W = size
     pad = max(map(abs, steps)) * reach
@@ -157,8 +164,29 @@ def _moved(patch: np.ndarray, mask: np.ndarray, cur: np.ndarray, sides: list[np.
     # a thing entering or leaving is found again at about the grain's level (it is the same
     # thing); near the border, a chance match in the texture only at a fraction of the in-place error
     close = min(0.25 * in_place, max(0.12 * in_place, 9 * grain))
-    one = (found_a & off_b & (a < close)) | (found_b & off_a & (b < close))
-    return bool(both.any() or one.any())
+    ones = [found_a & off_b & (a < close), found_b & off_a & (b < close)]
+    if further is not None and not both.any():
+        for i, step in enumerate(steps):
+            # at 2 * step * d (+- 2 px: a little acceleration), where inside the frame
+            inside = ~((((cx + 2 * step * d) < 0) | ((cx + 2 * step * d) >= W))[None]
+                       | (((cy + 2 * step * d) < 0) | ((cy + 2 * step * d) >= H))[:, None])
+            at = (cv2.dilate(ones[i].view(np.uint8), _SQUARE3) > 0) & inside
+            if not at.any() or np.count_nonzero(at) > 64:   # many: a flat place, matched everywhere
+                continue
+            iy, ix = np.nonzero(at)
+            oy, ox = y + 2 * step * (iy - reach), x + 2 * step * (ix - reach)   # the places, in the frame
+            y0, x0 = int(oy.min()), int(ox.min())
+            near = further(step, y0, int(oy.max()) + h, x0, int(ox.max()) + w)
+            if near is None:
+                continue
+            here, far = (np.lib.stride_tricks.sliding_window_view(f, patch.shape)[oy - y0, ox - x0] for f in near)
+            there, arrived = np.full(at.shape, np.inf, np.float32), np.zeros(at.shape, np.float32)
+            there[iy, ix] = (mask * (far - patch) ** 2).sum((1, 2))
+            arrived[iy, ix] = (mask * (here - far) ** 2).sum((1, 2))
+            # not found there (nor 2 px off), and nothing else came there either (an occluder)
+            absent = (cv2.erode((there >= match).view(np.uint8), _SQUARE3) > 0) & (arrived <= changed)
+            ones[i] &= ~(inside & absent)
+    return bool(both.any() or ones[0].any() or ones[1].any())
 
 
 def _spikes(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, threshold: float, faint: float):
@@ -196,6 +224,7 @@ def _spikes(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, threshold: float
 
 
 _SQUARE9 = np.ones((9, 9), np.uint8)
+_SQUARE3 = np.ones((3, 3), np.uint8)
 
 
 def _ring_error(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, labels: np.ndarray, seeded: np.ndarray,
@@ -214,9 +243,18 @@ def _ring_error(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, labels: np.n
     return float(err[outside].sum()) / area
 
 
+def _mirrored(i: np.ndarray, n: int) -> np.ndarray:
+    """Indices ``i`` into ``n`` mirrored at the ends as BORDER_REFLECT101 mirrors (..., 2, 1, 0, 1, 2, ...)."""
+    if n == 1:
+        return np.zeros_like(i)
+    i = np.mod(i, 2 * (n - 1))
+    return np.where(i >= n, 2 * (n - 1) - i, i)
+
+
 def dust_mask(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, raw: tuple[np.ndarray, np.ndarray], *,
               steps: tuple[int, int] = (-1, 1), threshold: float = 0.06, reach: int = 32,
-              max_spots: int = 300) -> tuple[np.ndarray, np.ndarray] | None:
+              max_spots: int = 300, further: Callable[[int], np.ndarray | None] | None = None
+              ) -> tuple[np.ndarray, np.ndarray] | None:
     """Where ``cur`` (luma, H x W) holds dirt of this frame alone: two soft masks in [0, 1]
     (specks to fill from the motion-compensated neighbours, and from the neighbours as they
     are), or None.
@@ -232,7 +270,9 @@ def dust_mask(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, raw: tuple[np.
     spots found again on both sides along a steady motion of up to ``reach`` pixels (an object
     moving faster than the flow followed: the classic failure of dust removal), see :func:`_moved`.
     ``steps``: how many frames away ``prev`` and ``nxt`` are: the frames on either side, or at
-    the first or last frame of a shot the next two (1, 2) or the previous two (-1, -2)."""
+    the first or last frame of a shot the next two (1, 2) or the previous two (-1, -2).
+    ``further(step)``: the luma of the frame ``2 * step`` frames away, moved as ``raw`` is (or
+    None), asked for only where a spot is found in one neighbour alone (see :func:`_moved`)."""
     # a 7-tap kernel (3 sigma; OpenCV picks 9 for float frames): the same specks found, 40% less time
     blur = lambda x: cv2.GaussianBlur(np.asarray(x, np.float32), (7, 7), 1.0)  # noqa: E731
     cur, prev, nxt = blur(cur), blur(prev), blur(nxt)
@@ -244,6 +284,20 @@ def dust_mask(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, raw: tuple[np.
     pad = lambda r: cv2.copyMakeBorder(r, p, p, p, p, cv2.BORDER_REFLECT101)  # noqa: E731
     padded, sides = pad(cur), [pad(r) for r in raw]
     largest = max(256, H * W // 300)
+    far = {}
+
+    def beyond(step: int, y0: int, y1: int, x0: int, x1: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """This frame and further's (asked once), blurred, at rows y0..y1 and columns x0..x1,
+        mirrored past the edges as ``padded`` is: crops, not whole frames (a frame's blur and pad
+        cost ~1 ms, a crop's a few us)."""
+        if step not in far:
+            far[step] = further(step)
+        if far[step] is None:
+            return None
+        around = np.ix_(_mirrored(np.arange(y0, y1), H), _mirrored(np.arange(x0, x1), W))
+        wider = np.ix_(_mirrored(np.arange(y0 - 3, y1 + 3), H), _mirrored(np.arange(x0 - 3, x1 + 3), W))
+        return cur[around], blur(far[step][wider])[3:-3, 3:-3]   # the blur's 7 taps: 3 px each side
+
     taken = np.zeros((H, W), bool)
     moving = np.zeros((H, W), bool)   # spots found to be things in motion: not tested again
     masks = []
@@ -269,7 +323,8 @@ def dust_mask(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, raw: tuple[np.
                     continue
             px, py = max(0, x - 1), max(0, y - 1)
             spot = cv2.dilate((labels[py:y + h + 1, px:x + w + 1] == k).astype(np.float32), np.ones((3, 3), np.uint8))
-            if _moved(cur[py:y + h + 1, px:x + w + 1], spot, padded, sides, steps, px, py, reach, (H, W), noise):
+            if _moved(cur[py:y + h + 1, px:x + w + 1], spot, padded, sides, steps, px, py, reach, (H, W), noise,
+                      None if further is None else beyond):
                 moving[y:y + h, x:x + w] |= own
             else:
                 hit[y:y + h, x:x + w] |= own

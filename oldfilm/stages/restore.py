@@ -180,6 +180,17 @@ class Restore(Stage):
             near.append((2 * s, f + remap(on, f)))
         return near
 
+    def _further(self, t: int, step: int) -> np.ndarray | None:
+        """The luma of the frame ``2 * step`` frames from t, levelled and moved only as the whole
+        picture moved (as the raw neighbours are), or None outside the shot."""
+        k = t + 2 * step
+        other = self._frames.get(k)
+        if other is None:
+            return None
+        g, o = self._levels(k)
+        dx, dy = np.subtract(self._path[k], self._path[t])
+        return _levelled(ops.translate(other.y, float(dx), float(dy)), g, o)
+
     def _emit(self, t: int) -> np.ndarray:
         cur = self._frames[t]
         gain, offset = self._levels(t)
@@ -200,8 +211,9 @@ class Restore(Stage):
         if sides:
             noise = ops.noise_level(y, sides[0][1])
             if self.dust and len(sides) == 2:
+                further = (lambda step: self._further(t, step)) if tuple(steps) == (-1, 1) else None
                 masks = ops.dust_mask(y, sides[0][1], sides[1][1], [r[1] for r in raw], steps=tuple(steps),
-                                      reach=max(4, round(0.07 * max(h, w))))
+                                      reach=max(4, round(0.07 * max(h, w))), further=further)
                 if masks is not None:
                     for mask, (before, after) in zip(masks, (sides, raw)):   # compensated, then as they are
                         if not mask.any():   # nothing found in this pass: nothing to fill
