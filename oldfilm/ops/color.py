@@ -15,10 +15,13 @@ import torch.nn.functional as F
 _RGB2XYZ = torch.tensor([[0.412453, 0.357580, 0.180423],
                          [0.212671, 0.715160, 0.072169],
                          [0.019334, 0.119193, 0.950227]])
+_XYZ2RGB = torch.linalg.inv(_RGB2XYZ.double())   # inverted once, in double: a float32 inverse is
+# off by ~1e-7 and by different amounts on different CPUs (a Lab round trip missed by 2e-6 on one)
 _WHITE = torch.tensor([0.950456, 1.0, 1.088754])
 _RGB2YCC = torch.tensor([[0.299, 0.587, 0.114],
                          [-0.168736, -0.331264, 0.5],
                          [0.5, -0.418688, -0.081312]])
+_YCC2RGB = torch.linalg.inv(_RGB2YCC.double())
 _EPS = 216 / 24389
 _KAPPA = 24389 / 27
 
@@ -55,7 +58,7 @@ def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
     f = torch.stack([fy + a / 500, fy, fy - b / 200], dim=-3)
     xyz = torch.where(f ** 3 > _EPS, f ** 3, (116 * f - 16) / _KAPPA)
     xyz = xyz * _WHITE.to(lab.device, lab.dtype).view(3, 1, 1)
-    lin = _mix(torch.linalg.inv(_RGB2XYZ).to(lab.device, lab.dtype), xyz).clamp(0, 1)
+    lin = _mix(_XYZ2RGB, xyz).clamp(0, 1)
     return torch.where(lin > 0.0031308, 1.055 * lin.clamp(min=1e-12) ** (1 / 2.4) - 0.055, 12.92 * lin).clamp(0, 1)
 
 
@@ -64,7 +67,7 @@ def rgb_to_ycbcr(rgb: torch.Tensor) -> torch.Tensor:
 
 
 def ycbcr_to_rgb(ycc: torch.Tensor) -> torch.Tensor:
-    return _mix(torch.linalg.inv(_RGB2YCC), ycc).clamp(0, 1)
+    return _mix(_YCC2RGB, ycc).clamp(0, 1)
 
 
 @_exact
@@ -81,7 +84,7 @@ def gray_lightness(y: torch.Tensor) -> torch.Tensor:
 @_exact
 def cbcr_to_rgb_delta(dcbcr: torch.Tensor) -> torch.Tensor:
     """The RGB change (..., 3, H, W) that moves Cb/Cr by ``dcbcr`` (..., 2, H, W) and keeps Y'."""
-    m = torch.linalg.inv(_RGB2YCC)[:, 1:].to(dcbcr.device, dcbcr.dtype)   # (3, 2)
+    m = _YCC2RGB[:, 1:].to(dcbcr.device, dcbcr.dtype)   # (3, 2)
     return (m @ dcbcr.flatten(-2)).view(*dcbcr.shape[:-3], 3, *dcbcr.shape[-2:])
 
 
