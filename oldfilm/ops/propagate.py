@@ -141,30 +141,23 @@ class Track:
     """
 
     def __init__(self, flow=None, *, sigma: float = 0.08, fill_below: float = 0.3, fill_conf: float = 0.4,
-                 spread_sigma: float = 0.04, slip: float = 2.0, direct: bool = True, direct_every: int = 1):
+                 spread_sigma: float = 0.04, slip: float = 2.0, direct: bool = True):
         self.flow = flow if flow is not None else DISFlow("medium")
         self.sigma, self.fill_below, self.fill_conf, self.spread_sigma = sigma, fill_below, fill_conf, spread_sigma
         self.slip = slip   # px: a round trip missing by more is an occlusion
-        self.direct = direct   # also match frames straight to the anchor: every ``direct_every``-th
-        self.direct_every = direct_every
-        self.steps = 0
+        self.direct = direct   # also match each frame straight to the anchor
         self.gray: np.ndarray | None = None
         self.state: Chroma | None = None
 
     def start(self, gray: np.ndarray, chroma: Chroma) -> None:
         self.gray, self.state = gray, chroma.float()
         self.anchor = (gray, self.state)
-        self.steps = 0
-
-    def _direct_due(self, ahead: int = 1) -> bool:
-        """The step ``ahead`` steps from now matches straight to the anchor."""
-        return self.direct and (self.steps + ahead) % self.direct_every == 0
 
     def prefetch(self, grays: list[np.ndarray]) -> None:
         """Start the flows :meth:`step` will ask for on the next frames ``grays`` (on the flows'
         worker threads, while the caller works)."""
-        for k, (g, prev) in enumerate(zip(grays, [self.gray] + grays[:-1]), 1):   # to the frame before, and to the anchor
-            self.flow.prefetch([(g, prev), (g, self.anchor[0])] if self._direct_due(k) else [(g, prev)])
+        for g, prev in zip(grays, [self.gray] + grays[:-1]):   # to the frame before, and to the anchor
+            self.flow.prefetch([(g, prev), (g, self.anchor[0])] if self.direct else [(g, prev)])
 
     def _direct(self, gray: np.ndarray, now: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The anchor's chroma brought straight onto ``gray`` by one flow, and its trust: where the
@@ -186,9 +179,7 @@ class Track:
         trust = torch.from_numpy(checks.trust)[None, None].to(device)
         cbcr = warp(self.state.cbcr, bw)
         conf = warp(self.state.conf, bw) * trust
-        direct = self._direct_due()
-        self.steps += 1
-        if direct:
+        if self.direct:
             d_cbcr, d_trust = self._direct(gray, now)
             # only where the chain lost track: a long match can be fooled by repeating texture
             take = d_trust * (1 - conf)
@@ -199,7 +190,7 @@ class Track:
         # colour is still better than a filled one.
         lost = ~checks.inside | (checks.agree < self.fill_below) | (checks.miss > 0.05 * checks.length + self.slip ** 2)
         low = torch.from_numpy(lost)[None, None].to(device)
-        if direct:
+        if self.direct:
             low &= d_trust < self.fill_below
         if low.any():
             cbcr = torch.where(low, self._fill(now, cbcr, trust), cbcr)
