@@ -153,6 +153,16 @@ def test_keyframes_command_exports_one_frame_per_shot(tmp_path):
 
 
 # ---------------------------------------------------------------------------------- --reference
+def reference_case(frames: np.ndarray):
+    """The clip's frame 0 seen gray, a smooth random photo of nothing in it, and the mean ΔE2000
+    of a colorized frame against the truth's frame 0."""
+    truth = tensor(frames[:1])
+    gray = rgb_to_ycbcr(truth)[:, :1].expand(-1, 3, -1, -1)
+    rng = np.random.default_rng(1)
+    unrelated = cv2.resize(rng.integers(0, 255, (6, 8, 3), dtype=np.uint8), (160, 120), interpolation=cv2.INTER_CUBIC)
+    return gray, unrelated, lambda rgb: float(delta_e2000(rgb_to_lab(rgb), rgb_to_lab(truth)).mean())
+
+
 def test_a_reference_that_shows_the_frame_gives_its_colours_and_an_unrelated_one_falls_back(colour_clip):
     """Real default model: a reference photo of what the frame shows (here the colour truth half a
     second later, not the frame itself) brings the frame much nearer the truth than the model
@@ -160,11 +170,7 @@ def test_a_reference_that_shows_the_frame_gives_its_colours_and_an_unrelated_one
     from oldfilm.stages.colorize import Colorize
 
     _, _, _, frames = colour_clip
-    truth = tensor(frames[:1])
-    gray = rgb_to_ycbcr(truth)[:, :1].expand(-1, 3, -1, -1)
-    rng = np.random.default_rng(1)
-    unrelated = cv2.resize(rng.integers(0, 255, (6, 8, 3), dtype=np.uint8), (160, 120), interpolation=cv2.INTER_CUBIC)
-    de = lambda rgb: float(delta_e2000(rgb_to_lab(rgb), rgb_to_lab(truth)).mean())  # noqa: E731
+    gray, unrelated, de = reference_case(frames)
     with torch.inference_mode():
         auto = Colorize()
         alone = de(auto.colorize(gray))
@@ -183,12 +189,8 @@ def test_a_mirrored_photo_of_the_scene_colours_the_frame_and_an_unrelated_one_st
     from oldfilm.stages.colorize import Colorize
 
     _, _, _, frames = colour_clip
-    truth = tensor(frames[:1])
-    gray = rgb_to_ycbcr(truth)[:, :1].expand(-1, 3, -1, -1)
+    gray, unrelated, de = reference_case(frames)
     mirrored = np.ascontiguousarray(frames[12][3:114, 8:155][:, ::-1])
-    rng = np.random.default_rng(1)
-    unrelated = cv2.resize(rng.integers(0, 255, (6, 8, 3), dtype=np.uint8), (160, 120), interpolation=cv2.INTER_CUBIC)
-    de = lambda rgb: float(delta_e2000(rgb_to_lab(rgb), rgb_to_lab(truth)).mean())  # noqa: E731
     with torch.inference_mode():
         auto = Colorize()
         alone = de(auto.colorize(gray))
