@@ -140,27 +140,6 @@ def test_pair_trust_is_flow_trust_at_occlusions_and_motion_boundaries():
     assert 0.02 < zero < 0.6   # the tests fired somewhere, not everywhere
 
 
-def test_pair_checks_are_the_round_trip_and_agreement_of_the_torch_maths():
-    """The guided carry's test for lost colour reads pair_checks (from the flow's workers): its
-    round trip, flow lengths, gray agreement and in-frame mask are the torch functions' values."""
-    from oldfilm.ops.flow import flow_tensor, gaussian, gray_tensor, inside, pair_checks, round_trip_error, warp
-
-    rng = np.random.default_rng(2)
-    base = cv2.GaussianBlur(rng.integers(0, 255, (96, 128), dtype=np.uint8), (0, 0), 2)
-    a, b = base.copy(), np.roll(base, -4, axis=1)   # content leaves on one side, enters on the other
-    a[30:60, 40:70], b[30:60, 50:80] = 255 - base[30:60, 40:70], 255 - base[30:60, 40:70]
-    ab, ba = DISFlow("medium")(a, b), DISFlow("medium")(b, a)
-    got = pair_checks(ab, ba, a, b, 0.08)
-    fab, fba = flow_tensor(ab, "cpu"), flow_tensor(ba, "cpu")
-    miss, length = round_trip_error(fab, fba)
-    agree = gaussian(warp(gray_tensor(b, "cpu"), fab) - gray_tensor(a, "cpu"), 0.08)
-    assert np.allclose(got.miss, miss[0, 0].numpy(), atol=1e-4) and np.allclose(got.length, length[0, 0].numpy(), atol=1e-4)
-    assert np.allclose(got.agree, agree[0, 0].numpy(), atol=1e-6)
-    assert np.array_equal(got.inside, inside(fab)[0, 0].numpy() > 0.5) and not got.inside.all()
-    lost = ~got.inside | (got.agree < 0.3) | (got.miss > 0.05 * got.length + 4)
-    assert 0.01 < lost.mean() < 0.5
-
-
 def test_prefetched_flows_are_computed_once_and_are_the_flows():
     frames = [f[..., 0] for f in pan(n=4)]
     flow = DISFlow("medium")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 import threading
 from collections import OrderedDict
-from typing import NamedTuple
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
@@ -133,23 +132,11 @@ def flow_trust(bw: torch.Tensor, fw: torch.Tensor, gray: torch.Tensor, gray_prev
     return non_occlusion(bw, fw) * agree
 
 
-class PairChecks(NamedTuple):
-    """What :func:`pair_checks` finds of gray frame ``b`` brought onto gray frame ``a``, (H, W) float32
-    or bool on the CPU: ``trust`` (:func:`flow_trust`), ``agree`` (the gray frames' agreement after
-    warping, its Gaussian), ``miss`` and ``length`` (:func:`round_trip_error`'s squared miss and
-    flow lengths), ``inside`` (the flow lands in the frame)."""
-    trust: np.ndarray
-    agree: np.ndarray
-    miss: np.ndarray
-    length: np.ndarray
-    inside: np.ndarray
-
-
-def pair_checks(ab: np.ndarray, ba: np.ndarray, a: np.ndarray, b: np.ndarray, sigma: float) -> PairChecks:
-    """:class:`PairChecks` of gray frame ``b`` brought onto gray frame ``a`` (uint8), from the flows
-    ``ab`` (a -> b) and ``ba`` as (H, W, 2) arrays. :func:`flow_trust`'s maths in numpy and OpenCV,
-    which release the GIL and run on the calling thread (the flow's workers): torch's two-thread
-    kernels on these small frames cost ~3x the CPU on 2 busy cores."""
+def pair_trust(ab: np.ndarray, ba: np.ndarray, a: np.ndarray, b: np.ndarray, sigma: float) -> torch.Tensor:
+    """:func:`flow_trust` (1, 1, H, W) on the CPU of gray frame ``b`` brought onto gray frame ``a``
+    (uint8), from the flows ``ab`` (a -> b) and ``ba`` as (H, W, 2) arrays. The same maths in
+    numpy and OpenCV, which release the GIL and run on the calling thread (the flow's workers):
+    torch's two-thread kernels on these small frames cost ~3x the CPU on 2 busy cores."""
     h, w = ab.shape[:2]
     gx, gy = _np_grid(h, w)
     u, v = ab[..., 0], ab[..., 1]
@@ -164,18 +151,11 @@ def pair_checks(ab: np.ndarray, ba: np.ndarray, a: np.ndarray, b: np.ndarray, si
     du, dv = u[1:] - u[:-1], v[1:] - v[:-1]
     grad[:-1] += du * du + dv * dv
     boundary = grad > 0.01 * fa + 0.002
-    within = (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)
-    ok = ~(round_trip | boundary) & within
+    ok = ~(round_trip | boundary) & (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)
     warped = cv2.remap(b.astype(np.float32) / 255, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     diff = (warped - a.astype(np.float32) / 255) / np.float32(sigma)
-    agree = np.exp(-(diff * diff))
-    return PairChecks((agree * ok).astype(np.float32, copy=False), agree, miss, fa + fb, within)
-
-
-def pair_trust(ab: np.ndarray, ba: np.ndarray, a: np.ndarray, b: np.ndarray, sigma: float) -> torch.Tensor:
-    """:func:`flow_trust` (1, 1, H, W) on the CPU of gray frame ``b`` brought onto gray frame ``a``
-    (:func:`pair_checks`)."""
-    return torch.from_numpy(pair_checks(ab, ba, a, b, sigma).trust)[None, None]
+    trust = np.exp(-(diff * diff)) * ok
+    return torch.from_numpy(trust.astype(np.float32, copy=False))[None, None]
 
 
 def gray_tensor(gray: np.ndarray, device) -> torch.Tensor:
@@ -242,8 +222,8 @@ class DISFlow:
         return key
 
     @staticmethod
-    def _trust(ab, ba, a: np.ndarray, b: np.ndarray, sigma: float) -> PairChecks:
-        return pair_checks(ab.result(), ba.result(), a, b, sigma)
+    def _trust(ab, ba, a: np.ndarray, b: np.ndarray, sigma: float) -> torch.Tensor:
+        return pair_trust(ab.result(), ba.result(), a, b, sigma)
 
     def prefetch(self, pairs) -> None:
         """Start computing the flows of ``pairs`` ((a, b) gray frames) now; :meth:`both` returns
@@ -268,18 +248,14 @@ class DISFlow:
         ab, ba, _ = self._memo[key] if key in self._memo else self._memo[key[::-1]][1::-1] + (None,)
         return ab.result(), ba.result()
 
-    def checks(self, a: np.ndarray, b: np.ndarray, sigma: float) -> PairChecks:
-        """:func:`pair_checks` of frame ``b`` brought onto frame ``a``; from the worker threads
-        when this object computes them with this ``sigma``."""
+    def trust(self, a: np.ndarray, b: np.ndarray, sigma: float) -> torch.Tensor:
+        """:func:`flow_trust` of frame ``b`` brought onto frame ``a`` (1, 1, H, W) on the CPU; from
+        the worker threads when this object computes it with this ``sigma``."""
         key = self._start(a, b)
         task = self._memo[key][2] if key in self._memo else None
         if task is not None and sigma == self.trust_sigma:
             return task.result()
-        return pair_checks(*self.both(a, b), a, b, sigma)
-
-    def trust(self, a: np.ndarray, b: np.ndarray, sigma: float) -> torch.Tensor:
-        """:func:`flow_trust` of frame ``b`` brought onto frame ``a`` (1, 1, H, W) on the CPU."""
-        return torch.from_numpy(self.checks(a, b, sigma).trust)[None, None]
+        return pair_trust(*self.both(a, b), a, b, sigma)
 
 
 class ModelFlow(torch.nn.Module):
@@ -303,13 +279,9 @@ class ModelFlow(torch.nn.Module):
     def forget(self, a: np.ndarray, b: np.ndarray) -> None:
         """DISFlow's interface; nothing is kept."""
 
-    def checks(self, a: np.ndarray, b: np.ndarray, sigma: float) -> PairChecks:
-        """DISFlow's interface: :func:`pair_checks` of frame ``b`` brought onto frame ``a``."""
-        return pair_checks(*self.both(a, b), a, b, sigma)
-
     def trust(self, a: np.ndarray, b: np.ndarray, sigma: float) -> torch.Tensor:
         """DISFlow's interface: :func:`flow_trust` of frame ``b`` brought onto frame ``a``."""
-        return torch.from_numpy(self.checks(a, b, sigma).trust)[None, None]
+        return pair_trust(*self.both(a, b), a, b, sigma)
 
     @torch.inference_mode()
     def both(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

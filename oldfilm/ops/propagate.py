@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .flow import DISFlow, flow_tensor, gaussian, gray_tensor, warp
+from .flow import DISFlow, flow_tensor, gaussian, gray_tensor, inside, round_trip_error, warp
 
 
 @dataclass
@@ -173,10 +173,9 @@ class Track:
     def step(self, gray: np.ndarray) -> Chroma:
         """Carry the state onto the next frame ``gray`` and return it (also the new state)."""
         device = self.state.cbcr.device
-        bw = flow_tensor(self.flow.both(gray, self.gray)[0], device)   # new -> last
+        bw, fw = (flow_tensor(f, device) for f in self.flow.both(gray, self.gray))   # new -> last, last -> new
         now = gray_tensor(gray, device)
-        checks = self.flow.checks(gray, self.gray, self.sigma)   # from the flow's workers when it can
-        trust = torch.from_numpy(checks.trust)[None, None].to(device)
+        trust = self.flow.trust(gray, self.gray, self.sigma).to(device)   # from the flow's workers when it can
         cbcr = warp(self.state.cbcr, bw)
         conf = warp(self.state.conf, bw) * trust
         if self.direct:
@@ -188,8 +187,9 @@ class Track:
         # nothing came from the last frame (new content, a clear occlusion, the gray disagrees):
         # fill. The occlusion test of the confidence also flags small flow slips, where the carried
         # colour is still better than a filled one.
-        lost = ~checks.inside | (checks.agree < self.fill_below) | (checks.miss > 0.05 * checks.length + self.slip ** 2)
-        low = torch.from_numpy(lost)[None, None].to(device)
+        miss, length = round_trip_error(bw, fw)
+        agree = gaussian(warp(gray_tensor(self.gray, device), bw) - now, self.sigma)
+        low = (inside(bw) < 0.5) | (agree < self.fill_below) | (miss > 0.05 * length + self.slip ** 2)
         if self.direct:
             low &= d_trust < self.fill_below
         if low.any():
