@@ -3,6 +3,7 @@ Run by hand, alternating commits with ``PYTHONPATH`` (bench/README.md, issue 15 
 
     PYTHONPATH=. python bench/inprocess.py CLIP [KEYFRAMES_DIR]
     PYTHONPATH=. python bench/inprocess.py CLIP --restore      # `oldfilm restore` with the defaults
+    PYTHONPATH=. python bench/inprocess.py CLIP --identity     # the pipeline's own cost (bench.py's identity)
 
 Prints the wall time, this process's CPU time (the pipeline's threads) and its ffmpeg children's
 (decode and x264). Load inflates wall time far more than CPU time, so two commits run in turn in
@@ -21,6 +22,9 @@ def main() -> None:
     clip, rest = sys.argv[1], sys.argv[2:]
     if rest == ["--restore"]:
         stages = commands.recipe("restore")
+    elif rest == ["--identity"]:
+        from oldfilm.stages import Identity
+        stages = [Identity()]
     else:
         stages = recipes.colorize(**({"keyframes": rest[0]} if rest else {}))
     pipe = Pipeline(stages, device="cpu", batch_size=8, progress=False)
