@@ -41,3 +41,17 @@ def test_exposure_flicker_is_not_a_cut_and_a_cut_still_is():
     frames = [np.roll(a if i < 20 else b, 2 * i, 1) * g for i, g in enumerate(gains)]
     u8 = np.repeat(np.clip(np.stack(frames) * 200 + 20, 0, 255).astype(np.uint8)[..., None], 3, -1)
     assert SceneDetector()(u8, 0) == [20]
+
+
+def test_a_large_frames_thumbnail_is_its_area_average():
+    # a 1080p frame is halved before the 64-pixel thumbnail (for speed): the thumbnail must stay
+    # the plain area average of the whole frame, within rounding
+    from oldfilm.scenes import SceneDetector
+    rng = np.random.default_rng(1)
+    frame = cv2.resize(rng.integers(0, 256, (27, 48, 3), dtype=np.uint8), (1920, 1080), interpolation=cv2.INTER_CUBIC)
+    frame = np.clip(frame.astype(np.int16) + rng.integers(-20, 21, frame.shape), 0, 255).astype(np.uint8)
+    direct = SceneDetector._thumb(cv2.resize(frame, (64, 36), interpolation=cv2.INTER_AREA))
+    thumb = SceneDetector._thumb(frame)
+    assert thumb.shape == (36, 64)
+    assert np.abs(thumb - direct).max() <= 1.5 / 255
+    assert np.abs(thumb - direct).mean() < 0.3 / 255
