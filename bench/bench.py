@@ -2,6 +2,7 @@
 
     python bench/bench.py                 # 640x480 and 1920x1080, writes a markdown table
     python bench/bench.py --sizes 640x480 --seconds 6 --skip-memory
+    python bench/bench.py --sizes 1920x1080 --kinds ffmpeg,identity --rounds 3 --skip-memory   # median of 3
 
 Each measurement runs in a fresh process so peak memory (max RSS) is its own:
 (a) ffmpeg decode -> libx264 encode alone, (b) oldfilm with the identity stage (decode, tensors,
@@ -106,6 +107,10 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="colorizer [default: the registry's default]")
     ap.add_argument("--kinds", default="ffmpeg,identity,colorize,colorize+stabilize,stylizer",
                     help="which runs, comma-separated")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run every kind this many times in turn and give each its median ratio to the same "
+                         "round's first run, with the rounds' spread: on a shared or throttled machine ffmpeg "
+                         "alone moves by 10-20%% between runs minutes apart")
     ap.add_argument("--skip-memory", action="store_true", help="skip the 10x-longer memory check")
     ap.add_argument("--child", nargs=3, metavar=("KIND", "SRC", "DST"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -126,12 +131,19 @@ def main() -> None:
             seconds = args.seconds if size == "640x480" else max(2.0, args.seconds / 3)
             clip = tmp / f"clip-{size}.mp4"
             make_clip(clip, size, seconds)
-            base = None
-            for kind in args.kinds.split(","):
-                r = measure(kind, clip, tmp, args.batch_size, args.precision, args.model)
-                base = base or r["fps"]   # the first run (ffmpeg, by default) is the reference
-                print(f"| {size} | {kind} | {r['frames']} | {r['fps']:.1f} | {r['fps'] / base:.0%} | {r['rss_mb']:.0f} |",
-                      flush=True)
+            kinds, runs = args.kinds.split(","), {}
+            for _ in range(args.rounds):   # every kind once per round, so a slow spell of the machine hits all
+                base = None
+                for kind in kinds:
+                    r = measure(kind, clip, tmp, args.batch_size, args.precision, args.model)
+                    base = base or r["fps"]   # the round's first run (ffmpeg, by default) is the reference
+                    runs.setdefault(kind, []).append((r, r["fps"] / base))
+            for kind in kinds:
+                rs = runs[kind]
+                r, ratio = sorted(rs, key=lambda x: x[1])[len(rs) // 2]   # the median round's
+                spread = f" ({min(x[1] for x in rs):.0%}–{max(x[1] for x in rs):.0%})" if len(rs) > 1 else ""
+                print(f"| {size} | {kind} | {r['frames']} | {r['fps']:.1f} | {ratio:.0%}{spread} | "
+                      f"{max(x[0]['rss_mb'] for x in rs):.0f} |", flush=True)
         if not args.skip_memory:
             print("\n| memory check (640x480) | short clip RSS (MB) | 10x longer RSS (MB) | ratio |")
             print("|---|---|---|---|")
