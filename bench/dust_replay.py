@@ -5,8 +5,9 @@
 
 `capture` ages the clips exactly as `bench/restore.py` does with its default `--clips` (same seeds,
 same order), restores each aged clip and its clean truth through the shipped `Pipeline`, and keeps
-the inputs of every `dust_mask` call (the frame's luma, its compensated and raw neighbours: ~3.5 MB
-a 640x480 frame, so ~300-500 MB a clip of 80 frames) with the clip's truth, damage and restored output.
+the inputs of every `dust_mask` call (the frame's luma, its compensated and raw neighbours and the
+frames two away that ``further`` hands on demand: ~5 MB a 640x480 frame, so ~400-700 MB a clip of
+80 frames) with the clip's truth, damage and restored output.
 
 `replay` reruns `dust_mask` on them (from `oldfilm.ops.restore`, or from ``--module``, a copy of that
 file being tried) and reports per clip, in ~10 s rather than a bench run's minutes:
@@ -48,10 +49,14 @@ def capture(data: Path, out: Path, clips: list[str], frames: int) -> None:
         state["frame"] += 1
         return emit(self, t)
 
-    def recording_mask(cur, prev, nxt, raw, *, steps=(-1, 1), reach=32, **kw):
-        calls.append((np.stack([cur, prev, nxt, raw[0], raw[1]]).astype(np.float32),
-                      {"frame": state["frame"], "steps": list(steps), "reach": reach}))
-        return mask(cur, prev, nxt, raw, steps=steps, reach=reach, **kw)
+    def recording_mask(cur, prev, nxt, raw, *, steps=(-1, 1), reach=32, further=None, **kw):
+        # the frames two away, asked of the stage here for both sides (it hands them on demand)
+        far = [None if further is None else further(s) for s in (-1, 1)]
+        frames = [cur, prev, nxt, raw[0], raw[1]] + [np.zeros_like(cur) if f is None else f for f in far]
+        calls.append((np.stack(frames).astype(np.float32),
+                      {"frame": state["frame"], "steps": list(steps), "reach": reach,
+                       "further": [f is not None for f in far]}))
+        return mask(cur, prev, nxt, raw, steps=steps, reach=reach, further=further, **kw)
 
     def run(src: Path, dst: Path, name: str) -> np.ndarray:
         calls.clear()
@@ -106,7 +111,10 @@ def _calls(cap: Path, name: str):
 
 
 def _mask(module, c, m):
-    return module.dust_mask(c[0], c[1], c[2], [c[3], c[4]], steps=tuple(m["steps"]), reach=m["reach"])
+    has = m.get("further", [False, False])
+    further = None if not any(has) else (lambda step: c[5 + (step > 0)] if has[step > 0] else None)
+    return module.dust_mask(c[0], c[1], c[2], [c[3], c[4]], steps=tuple(m["steps"]), reach=m["reach"],
+                            further=further)
 
 
 def specks(d) -> list[tuple[int, np.ndarray, bool]]:
