@@ -114,6 +114,8 @@ def main() -> None:
     ap.add_argument("--skip-memory", action="store_true", help="skip the 10x-longer memory check")
     ap.add_argument("--child", nargs=3, metavar=("KIND", "SRC", "DST"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.rounds < 1:
+        ap.error("--rounds must be at least 1")
     if args.child:
         child(*args.child, args.batch_size, args.precision, args.model)
         return
