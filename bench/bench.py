@@ -56,7 +56,7 @@ def child(kind: str, src: str, dst: str, batch: int, precision: str, model: str 
     from oldfilm.video import probe
 
     info = probe(src)
-    started = time.perf_counter()
+    started, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
     if kind == "ffmpeg":
         subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", src, "-map", "0:v:0", "-map", "0:a?",
                         "-c:v", "libx264", "-crf", "18", "-preset", "medium", "-c:a", "copy", dst], check=True)
@@ -78,10 +78,11 @@ def child(kind: str, src: str, dst: str, batch: int, precision: str, model: str 
         pipe = Pipeline(stages, device="cpu", batch_size=batch, precision=precision, progress=False)
         frames = pipe.run(src, dst, overwrite=True, info=info).frames_out
     seconds = time.perf_counter() - started
-    rss_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    rss_kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps({"frames": frames, "seconds": seconds, "fps": frames / seconds,
-                      "rss_mb": rss_self, "ffmpeg_rss_mb": rss_kids}))
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    # this process and its ffmpegs from the start on, without the imports (~3 s of torch's)
+    cpu = me.ru_utime + me.ru_stime - before.ru_utime - before.ru_stime + kids.ru_utime + kids.ru_stime
+    print(json.dumps({"frames": frames, "seconds": seconds, "fps": frames / seconds, "cpu_s": cpu,
+                      "rss_mb": me.ru_maxrss / 1024, "ffmpeg_rss_mb": kids.ru_maxrss / 1024}))
 
 
 def measure(kind: str, src: Path, out_dir: Path, batch: int, precision: str, model: str | None) -> dict:
@@ -125,8 +126,10 @@ def main() -> None:
     print(f"# {cpu or platform.processor() or platform.machine()} ({'bf16' if cpu_bf16_supported() else 'no bf16'}), "
           f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}, batch {args.batch_size}, {args.precision}, model {args.model or 'default'}\n")
-    print("| size | run | frames | frames/s | vs ffmpeg | peak RSS (MB) |")
-    print("|---|---|---|---|---|---|")
+    # "CPU vs ffmpeg": ffmpeg alone's CPU seconds (user + system, all processes) over the run's, per
+    # frame: steadier than frames/s on a shared machine, where another job's load moves the wall clock
+    print("| size | run | frames | frames/s | vs ffmpeg | CPU s | CPU vs ffmpeg | peak RSS (MB) |")
+    print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for size in args.sizes.split(","):
@@ -138,14 +141,19 @@ def main() -> None:
                 base = None
                 for kind in kinds:
                     r = measure(kind, clip, tmp, args.batch_size, args.precision, args.model)
-                    base = base or r["fps"]   # the round's first run (ffmpeg, by default) is the reference
-                    runs.setdefault(kind, []).append((r, r["fps"] / base))
+                    base = base or r   # the round's first run (ffmpeg, by default) is the reference
+                    cpu_ratio = (base["cpu_s"] / base["frames"]) / (r["cpu_s"] / r["frames"])
+                    runs.setdefault(kind, []).append((r, r["fps"] / base["fps"], cpu_ratio))
             for kind in kinds:
                 rs = runs[kind]
-                r, ratio = sorted(rs, key=lambda x: x[1])[len(rs) // 2]   # the median round's
-                spread = f" ({min(x[1] for x in rs):.0%}–{max(x[1] for x in rs):.0%})" if len(rs) > 1 else ""
-                print(f"| {size} | {kind} | {r['frames']} | {r['fps']:.1f} | {ratio:.0%}{spread} | "
-                      f"{max(x[0]['rss_mb'] for x in rs):.0f} |", flush=True)
+                r, ratio, _ = sorted(rs, key=lambda x: x[1])[len(rs) // 2]   # the median round's
+                cpu_ratio = sorted(x[2] for x in rs)[len(rs) // 2]
+
+                def spread(i):
+                    return f" ({min(x[i] for x in rs):.0%}–{max(x[i] for x in rs):.0%})" if len(rs) > 1 else ""
+                print(f"| {size} | {kind} | {r['frames']} | {r['fps']:.1f} | {ratio:.0%}{spread(1)} | "
+                      f"{r['cpu_s']:.1f} | {cpu_ratio:.0%}{spread(2)} | {max(x[0]['rss_mb'] for x in rs):.0f} |",
+                      flush=True)
         if not args.skip_memory:
             print("\n| memory check (640x480) | short clip RSS (MB) | 10x longer RSS (MB) | ratio |")
             print("|---|---|---|---|")
