@@ -66,18 +66,26 @@ def commit(partial: Path, target: Path) -> None:
         raise
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write ``path`` atomically and durably; a full disk leaves the old file (if any) in place
-    and raises :class:`DiskFull`."""
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write ``path`` atomically and durably; a full disk leaves the old file (if any) in place,
+    no partial file, and raises :class:`DiskFull`."""
     tmp = hidden(path, "partial")
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
+        with open(tmp, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
     except OSError as e:
         tmp.unlink(missing_ok=True)
         if e.errno in FULL:
-            raise disk_full(path, len(text.encode())) from None
+            raise disk_full(path, len(data)) from None
         raise
-    commit(tmp, path)
+    try:
+        commit(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(path: Path, text: str) -> None:
+    """:func:`write_bytes` of ``text`` in UTF-8."""
+    write_bytes(path, text.encode("utf-8"))

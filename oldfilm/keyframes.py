@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from . import files
 from .errors import BadInput
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
@@ -117,12 +118,12 @@ def export(film: str | Path, out_dir: str | Path, *, per_shot: int = 1, overwrit
             for i in [i for i in range(len(batch)) if n + i in wanted]:
                 frame = batch[i:i + 1] if colorize is None else colorize(batch[i:i + 1])
                 ok, data = cv2.imencode(".png", cv2.cvtColor(frame[0], cv2.COLOR_RGB2BGR))
-                (out_dir / wanted[n + i]).write_bytes(data.tobytes())
+                files.write_bytes(out_dir / wanted[n + i], data.tobytes())   # whole or not at all
             n += len(batch)
             bar.update(len(batch))
     bar.close()
-    index.write_text(json.dumps({"film": str(film), "fps": str(info.fps), "frames": info.frames,
-                                 "width": info.width, "height": info.height, "shots": shots}, indent=1))
+    files.write_text(index, json.dumps({"film": str(film), "fps": str(info.fps), "frames": info.frames,
+                                        "width": info.width, "height": info.height, "shots": shots}, indent=1))
     return shots
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import __version__, charts
+from . import __version__, charts, files
 from .video import probe
 
 SIZE = 256          # long side, in pixels, at which the report's scores are measured
@@ -149,21 +149,25 @@ def film_report(input: Path, output: Path, *, command: str, stages: list, settin
     return report, shots.thumbs, chart
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_film_report(input: Path, output: Path, **kwargs) -> tuple[Path, Path]:
     """Write ``NAME.report.json`` and ``NAME.report.html`` beside ``output``; returns their paths."""
     from .report_html import film_html
 
     report, thumbs, chart = film_report(Path(input), Path(output), **kwargs)
     json_path, html_path = report_paths(output)
-    _write(json_path, json.dumps(report, indent=1))
-    _write(html_path, film_html(report, thumbs, chart))
+    _write_pair(json_path, json.dumps(report, indent=1), html_path, film_html(report, thumbs, chart))
     return json_path, html_path
+
+
+def _write_pair(json_path: Path, json_text: str, html_path: Path, html: str) -> None:
+    """A report's two files, each whole (``files.write_text``), and both or neither: a full disk
+    leaves no report that looks finished."""
+    files.write_text(json_path, json_text)
+    try:
+        files.write_text(html_path, html)
+    except BaseException:
+        json_path.unlink(missing_ok=True)
+        raise
 
 
 def write_batch_report(out_dir: Path, films: list, *, command: str, settings: dict) -> tuple[Path, Path]:
@@ -181,6 +185,5 @@ def write_batch_report(out_dir: Path, films: list, *, command: str, settings: di
               "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = out_dir / "batch.report.json", out_dir / "batch.report.html"
-    _write(paths[0], json.dumps(report, indent=1))
-    _write(paths[1], batch_html(report))
+    _write_pair(paths[0], json.dumps(report, indent=1), paths[1], batch_html(report))
     return paths

@@ -420,3 +420,66 @@ def test_evaluate_closes_its_readers_when_scoring_fails(clips, monkeypatch):
     with pytest.raises(ZeroDivisionError):
         ev.evaluate(clips["noaudio"], source=clips["noaudio"])
     assert closed.count("noaudio.mkv") >= 2   # both readers, though the scoring died
+
+
+def fills_the_disk_at(monkeypatch, match):
+    """Make ``oldfilm.files``' writes of a path containing ``match`` fill the disk half-way, as a
+    real full disk does: part of the data lands, then ENOSPC."""
+    import builtins
+    import errno
+    from oldfilm import files
+
+    class Full:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, data):
+            self.f.write(data[:len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+    def fake_open(path, *a, **k):
+        f = builtins.open(path, *a, **k)
+        return Full(f) if match(str(path)) else f
+
+    monkeypatch.setattr(files, "open", fake_open, raising=False)
+
+
+def test_keyframes_on_a_full_disk_leave_no_half_picture_and_rerun(clips, tmp_path, monkeypatch):
+    import cv2
+    out, seen = tmp_path / "keys", []
+
+    def second_png(path):
+        seen.append(path)
+        return path.endswith(".png.oldfilm-partial") and len(seen) == 2
+    fills_the_disk_at(monkeypatch, second_png)
+    r = cli_run("keyframes", clips["gray"], "-o", out, "--per-shot", 3, "-q")
+    assert r.exit_code == 1 and r.output.count("\n") == 1, r.output
+    assert r.output.startswith("oldfilm: error: no space left on /") and "writing shot0000_f" in r.output
+    left = sorted(p.name for p in out.iterdir())
+    assert len(left) == 1 and left[0].endswith(".png")   # the one written before, whole; nothing else
+    assert cv2.imread(str(out / left[0])) is not None
+    monkeypatch.undo()
+    r = cli_run("keyframes", clips["gray"], "-o", out, "--per-shot", 3, "-q")
+    assert r.exit_code == 0, r.output
+    names = sorted(p.name for p in out.iterdir())
+    assert len(names) == 4 and names[0] == "keyframes.json"
+    assert all(cv2.imread(str(out / n)).shape == (120, 160, 3) for n in names[1:])
+
+
+def test_a_report_the_disk_cannot_hold_is_a_warning_and_leaves_no_half_report(clips, tmp_path, monkeypatch):
+    out = tmp_path / "film.mp4"
+    fills_the_disk_at(monkeypatch, lambda path: "report.html" in path)
+    r = cli_run("restore", clips["noaudio"], "-o", out)
+    assert r.exit_code == 0, r.output
+    assert "oldfilm: warning: no report for film.mp4: no space left on /" in r.output
+    assert [p.name for p in tmp_path.iterdir()] == ["film.mp4"]   # no json without its html, no partials
+    assert probe(out).frames == 25
