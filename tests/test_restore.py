@@ -1,6 +1,8 @@
 """The restore stage and command: synthetic damage of known place and size on tiny clips."""
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
 import pytest
@@ -337,12 +339,41 @@ def test_stage_protocol_holds_frames_back_and_flushes():
     x = torch.rand(5, 1, 32, 40).expand(-1, 3, -1, -1)
     from oldfilm.stages import Frames
     assert stage.process(Frames(x, x)) is None      # a shot's first frames wait for a full window (7)
-    out = stage.process(Frames(x, x))
-    assert out is not None and len(out) == 10 - 3
-    assert len(stage.flush()) == 3
+    # the frames ready now are repaired on the worker while the next batch comes: they go on with it
+    assert stage.process(Frames(x, x)) is None
+    assert len(stage.process(Frames(x, x))) == 10 - 3
+    assert len(stage.flush()) == 5 + 3
     stage.reset()
     assert stage.process(Frames(x[:2], x[:2])) is None
     assert stage.warmup > 2 * 3 and stage.lookahead == 2 * 3
+
+
+def test_a_frames_repair_is_the_same_however_late_the_worker_runs(monkeypatch):
+    rng = np.random.default_rng(3)
+    clip = backdrop(40, speed=1.5) * (1 + rng.normal(0, 0.08, 40)).astype(np.float32)[:, None, None]
+    clip = np.clip(clip + rng.normal(0, 0.02, clip.shape).astype(np.float32), 0, 1)   # flicker, grain
+    for i, (y, x) in enumerate(rng.integers(10, 130, (40, 2))):
+        clip[i, y:y + 4, x:x + 4] = 0.02                                            # dust
+    prompt = restore(clip)
+    # the worker held back until the pipeline asks for its frames: every frame of a batch has
+    # arrived (and the shot's later exposures are known) before any of them is repaired
+    gate, ready, emit = threading.Event(), Restore._ready, Restore._emit
+
+    def late_emit(self, *args):
+        if threading.current_thread() is not threading.main_thread():   # flush emits the last ones itself
+            gate.wait()
+        return emit(self, *args)
+    monkeypatch.setattr(Restore, "_emit", late_emit)
+
+    def late_ready(self):
+        gate.set()
+        out = ready(self)
+        gate.clear()
+        return out
+    monkeypatch.setattr(Restore, "_ready", late_ready)
+    late = restore(clip)
+    assert np.array_equal(late, prompt)
+    assert np.abs(late - clip).max() > 0.1   # it did repair something
 
 
 def test_field_order_and_deinterlace_filter(tmp_path, clips):

@@ -23,6 +23,7 @@ film's new ``source``: later stages (colorize, stabilize) see the repaired print
 """
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import cv2
@@ -75,6 +76,8 @@ class Restore(Stage):
         self.deshake, self.deinterlace, self.radius, self.work_size = deshake, deinterlace, radius, work_size
         self.flow = DISFlow(preset)
         self._device = torch.device("cpu")
+        self._pool: ThreadPoolExecutor | None = None   # emits frames while the next batch arrives
+        self._pending: list[Future] = []
         self.reset()
 
     @property
@@ -98,6 +101,8 @@ class Restore(Stage):
         return [("bwdif", {"mode": "send_frame", "parity": parity, "deint": "all"})]
 
     def reset(self) -> None:
+        wait(self._pending)   # a run broken off mid-shot: let the worker finish before forgetting
+        self._pending = []
         self._frames: dict[int, _Frame] = {}    # the shot's frames still needed, by index
         self._exposure: list[tuple[float, float]] = []   # (gain, offset) of each frame vs the shot's first
         self._path: list[tuple[float, float]] = []       # where the picture sits, full-res pixels
@@ -143,22 +148,23 @@ class Restore(Stage):
         self._count += 1
 
     # -- departure -------------------------------------------------------------------------
-    def _smooth(self, track: list, t: int, sigma: float, degree: int) -> np.ndarray:
+    def _smooth(self, track: list, t: int, sigma: float, degree: int, count: int) -> np.ndarray:
         """``track``'s value at frame t on its smooth curve: a local fit over the 2 * radius + 1
-        frames of the shot nearest t (shifted inwards at its ends)."""
+        frames of the shot nearest t among its first ``count`` (shifted inwards at its ends)."""
         n = 2 * self.radius + 1
-        start = min(max(0, t - self.radius), max(0, self._count - n))
+        start = min(max(0, t - self.radius), max(0, count - n))
         values = np.array(track[start:start + n])
         return ops.local_fit(values, t - start, sigma, degree, centre=(len(values) - 1) / 2)
 
-    def _levels(self, t: int) -> tuple[float, float]:
-        """(A, B): frame t's exposure put onto the shot's smooth exposure curve is A * x + B."""
+    def _levels(self, t: int, count: int) -> tuple[float, float]:
+        """(A, B): frame t's exposure put onto the shot's smooth exposure curve (of its first
+        ``count`` frames) is A * x + B."""
         if not self.deflicker:
             return 1.0, 0.0
         # the gain itself is smoothed, not its log: a fade (to or from black) is a straight line
         # in it, and a straight line is what the local fit keeps
         a, b = self._exposure[t]
-        smooth_a, smooth_b = self._smooth(self._exposure, t, self.radius / 2, 1)
+        smooth_a, smooth_b = self._smooth(self._exposure, t, self.radius / 2, 1, count)
         gain = float(smooth_a / max(a, 1e-6))
         return gain, float(smooth_b - gain * b)
 
@@ -180,26 +186,28 @@ class Restore(Stage):
             near.append((2 * s, f + remap(on, f)))
         return near
 
-    def _further(self, t: int, step: int) -> np.ndarray | None:
+    def _further(self, t: int, step: int, count: int) -> np.ndarray | None:
         """The luma of the frame ``2 * step`` frames from t, levelled and moved only as the whole
         picture moved (as the raw neighbours are), or None outside the shot."""
         k = t + 2 * step
         other = self._frames.get(k)
         if other is None:
             return None
-        g, o = self._levels(k)
+        g, o = self._levels(k, count)
         dx, dy = np.subtract(self._path[k], self._path[t])
         return _levelled(ops.translate(other.y, float(dx), float(dy)), g, o)
 
-    def _emit(self, t: int) -> np.ndarray:
+    def _emit(self, t: int, count: int) -> np.ndarray:
+        """Frame t repaired, as seen when the shot's first ``count`` frames had arrived (the same
+        result whenever it runs)."""
         cur = self._frames[t]
-        gain, offset = self._levels(t)
+        gain, offset = self._levels(t, count)
         img = _levelled(cur.img, gain, offset)
         y = img if cur.y is cur.img else _levelled(cur.y, gain, offset)
         h, w = y.shape
         steps, sides, raw = [], [], []
         for step, flow in self._neighbours(t) if (self.dust or self.denoise) else ():
-            g, o = self._levels(t + step)
+            g, o = self._levels(t + step, count)
             full = resize_flow(flow, h, w)
             other = self._frames[t + step]
             steps.append(step)
@@ -211,7 +219,7 @@ class Restore(Stage):
         if sides:
             noise = ops.noise_level(y, sides[0][1])
             if self.dust and len(sides) == 2:
-                further = (lambda step: self._further(t, step)) if tuple(steps) == (-1, 1) else None
+                further = (lambda step: self._further(t, step, count)) if tuple(steps) == (-1, 1) else None
                 masks = ops.dust_mask(y, sides[0][1], sides[1][1], [r[1] for r in raw], steps=tuple(steps),
                                       reach=max(4, round(0.07 * max(h, w))), further=further)
                 if masks is not None:
@@ -224,10 +232,10 @@ class Restore(Stage):
             sides = [side for side, step in zip(sides, steps) if abs(step) == 1]   # the grain is averaged with these
             if self.denoise:
                 img = ops.temporal_denoise(img, y, sides, noise, self.denoise)
-        if self.deshake and self._count > 1:
+        if self.deshake and count > 1:
             # weave is jitter from frame to frame; a camera's pans, tilts and their starts and
             # stops are smooth (degree 2 keeps accelerations, which a line would cut into)
-            smooth = self._smooth(self._path, t, self.radius, 2)
+            smooth = self._smooth(self._path, t, self.radius, 2, count)
             dx, dy = np.array(self._path[t]) - smooth
             img = ops.translate(img, float(dx), float(dy))
         self._frames.pop(t - 2, None)   # no frame still to go needs it
@@ -241,22 +249,34 @@ class Restore(Stage):
         x = x.to(self._device)
         return Frames(x, x)
 
+    def _ready(self) -> list[np.ndarray]:
+        """The frames emitted so far, in order (waiting for those still being made)."""
+        outs = [f.result() for f in self._pending]
+        self._pending = []
+        return outs
+
     def process(self, frames: Frames) -> Frames | None:
+        # A frame's repair reads only what arrived before it (its shot's frames, their flows and
+        # exposures), so it runs on a worker thread while the next frames arrive and the rest of
+        # the pipeline works (OpenCV and numpy release the GIL): this batch's frames go on with
+        # the next call. One worker, in order: each frame's repair frees what the next no longer needs.
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="restore")
         rgb = frames.rgb.float().cpu()
-        outs = []
+        outs = self._ready()
         for i in range(len(rgb)):
             self._receive(rgb[i])
             # the first frames of a shot wait for a full window: their smooth curve is a fit over
             # the same number of frames as in mid-shot, not extrapolated from a few
             while self._done + self.radius < self._count and self._count > 2 * self.radius:
-                outs.append(self._emit(self._done))
+                self._pending.append(self._pool.submit(self._emit, self._done, self._count))
                 self._done += 1
         return self._out(outs)
 
     def flush(self) -> Frames | None:
-        outs = []
+        outs = self._ready()
         while self._done < self._count:
-            outs.append(self._emit(self._done))
+            outs.append(self._emit(self._done, self._count))
             self._done += 1
         return self._out(outs)
 
