@@ -338,12 +338,15 @@ def test_guided_colour_and_the_stabilizer_compute_each_pair_of_frames_once(colou
 
     calls = []
     calc = DISFlow._calc
-    monkeypatch.setattr(DISFlow, "_calc", lambda self, *a: calls.append(1) or calc(self, *a))
+    monkeypatch.setattr(DISFlow, "_calc", lambda self, *a: calls.append(self._preset) or calc(self, *a))
     truth, gray, keys, frames = colour_clip
     stages = recipes.colorize(keyframes=str(keys), models_dir=str(tiny_models))
     result = Pipeline(stages, device="cpu", batch_size=8, progress=False).run(str(gray), str(gray.with_name("o.mp4")))
     assert result.frames_out == 25
-    # frames 2-24: (t, t-1) and (t, keyframe), both ways; frame 1: one pair (its keyframe is t-1)
+    # frames 1-24: (t, t-1) both ways, on the shared flow; frames 2-24 also (t, keyframe) both ways,
+    # on the cheaper straight-match flow (frame 1's keyframe is t-1: the chain's own pair)
+    assert calls.count(DISFlow.PRESETS["medium"]) == 2 * 24
+    assert calls.count(DISFlow.PRESETS["lean"]) == 2 * 23
     assert len(calls) == 4 * 23 + 2
 
 
@@ -359,7 +362,7 @@ def test_frames_held_for_a_keyframe_ahead_keep_their_flows_for_the_stabilizer(ti
     truth, gray, keys, frames = truth_gray_keys(tmp_path, "320x240", 2, {n: f"f{n:06d}.png" for n in (0, 40)})
     calls, pending = [], []
     calc = DISFlow._calc
-    monkeypatch.setattr(DISFlow, "_calc", lambda self, *a: calls.append(1) or calc(self, *a))
+    monkeypatch.setattr(DISFlow, "_calc", lambda self, *a: calls.append(self._preset) or calc(self, *a))
     process = Stabilize.process
     monkeypatch.setattr(Stabilize, "process", lambda self, f: pending.append(
         None if f.chroma is None else tuple(f.chroma.shape[-2:])) or process(self, f))
@@ -368,6 +371,7 @@ def test_frames_held_for_a_keyframe_ahead_keep_their_flows_for_the_stabilizer(ti
     assert result.frames_out == 50
     # (t, t-1) for t = 1..49; (t, 0) for t = 2..39, (t, 40) for t = 1..38 and 42..49: both ways, once
     assert len(calls) == 2 * (49 + 38 + 38 + 8)
+    assert calls.count(DISFlow.PRESETS["medium"]) == 2 * 49   # the chain's; the straight matches on "lean"
     assert set(pending) == {(240, 320), (192, 256)}   # with a keyframe's frame / after the last one
     got = decode(tmp_path / "o.mp4")
     assert mean_de(got, frames) < 0.5 * mean_de(decode(gray), frames)
@@ -429,3 +433,20 @@ def test_the_carry_on_one_thread_gives_the_same_colours_and_gives_the_threads_ba
         torch.set_num_threads(threads)   # the rest of the suite keeps its own count
     assert len(seen) >= 24 and set(seen) == {2}   # each carry step entered with the threads given back
     assert np.array_equal(outs["one"], outs["all"])
+
+
+def test_the_lean_flow_is_medium_with_its_settings_changed_and_still_follows_a_move():
+    """DISFlow("lean") (the straight match to the keyframe): OpenCV's medium preset with three
+    settings changed, its flow a close match of medium's on a shifted picture."""
+    from oldfilm.ops.flow import DISFlow
+
+    rng = np.random.default_rng(0)
+    a = cv2.GaussianBlur(rng.integers(0, 255, (96, 128), dtype=np.uint8), (0, 0), 2)
+    b = np.roll(a, (2, 3), (0, 1))
+    lean, medium = DISFlow("lean"), DISFlow("medium")
+    got, ref = lean(b, a), medium(b, a)   # b -> a: each pixel of b came from 3 px left, 2 px up
+    inner = (slice(8, -8), slice(8, -8))
+    assert np.abs(got[inner] - (-3, -2)).mean() < 0.2
+    assert np.abs(got[inner] - ref[inner]).mean() < 0.2
+    dis = lean._local.dis
+    assert (dis.getPatchStride(), dis.getGradientDescentIterations(), dis.getVariationalRefinementIterations()) == (4, 16, 0)

@@ -140,9 +140,12 @@ class Track:
     spread from the trusted surroundings, which then travels on with confidence ``fill_conf``.
     """
 
-    def __init__(self, flow=None, *, sigma: float = 0.08, fill_below: float = 0.3, fill_conf: float = 0.4,
-                 spread_sigma: float = 0.04, slip: float = 2.0, direct: bool = True):
+    SIGMA = 0.08   # the gray frames' agreement after warping (flow_trust's sigma)
+
+    def __init__(self, flow=None, *, sigma: float = SIGMA, fill_below: float = 0.3, fill_conf: float = 0.4,
+                 spread_sigma: float = 0.04, slip: float = 2.0, direct: bool = True, direct_flow=None):
         self.flow = flow if flow is not None else DISFlow("medium")
+        self.direct_flow = direct_flow if direct_flow is not None else self.flow
         self.sigma, self.fill_below, self.fill_conf, self.spread_sigma = sigma, fill_below, fill_conf, spread_sigma
         self.slip = slip   # px: a round trip missing by more is an occlusion
         self.direct = direct   # also match each frame straight to the anchor
@@ -153,21 +156,26 @@ class Track:
         self.gray, self.state = gray, chroma.float()
         self.anchor = (gray, self.state)
 
-    def prefetch(self, grays: list[np.ndarray]) -> None:
-        """Start the flows :meth:`step` will ask for on the next frames ``grays`` (on the flows'
-        worker threads, while the caller works)."""
-        for g, prev in zip(grays, [self.gray] + grays[:-1]):   # to the frame before, and to the anchor
-            self.flow.prefetch([(g, prev), (g, self.anchor[0])] if self.direct else [(g, prev)])
+    def prefetch(self, grays: list[np.ndarray], after: np.ndarray | None = None) -> None:
+        """Start the flows :meth:`step` will ask for on the frames ``grays`` that follow ``after``
+        (by default the last frame it saw), on the flows' worker threads while the caller works."""
+        before = self.gray if after is None else after
+        for g, prev in zip(grays, [before] + grays[:-1]):   # to the frame before, and to the anchor
+            self.flow.prefetch([(g, prev)])
+            if self.direct and not np.array_equal(prev, self.anchor[0]):   # (else the chain's pair)
+                self.direct_flow.prefetch([(g, self.anchor[0])])
 
     def _direct(self, gray: np.ndarray, now: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The anchor's chroma brought straight onto ``gray`` by one flow, and its trust: where the
         anchor's content is visible again (after an occlusion, or the camera came back) it has the
         anchor's colour exactly, with none of the frame-to-frame chain's drift."""
         a_gray, a = self.anchor
-        bw = flow_tensor(self.flow.both(gray, a_gray)[0], now.device)
-        trust = self.flow.trust(gray, a_gray, self.sigma).to(now.device) * warp(a.conf, bw)
-        if not np.array_equal(a_gray, self.gray):   # asked for once (unless it is also the chain's pair)
-            self.flow.forget(gray, a_gray)
+        chain = np.array_equal(a_gray, self.gray)   # the frame after the anchor: the chain's own pair
+        flow = self.flow if chain else self.direct_flow
+        bw = flow_tensor(flow.both(gray, a_gray)[0], now.device)
+        trust = flow.trust(gray, a_gray, self.sigma).to(now.device) * warp(a.conf, bw)
+        if not chain:   # asked for once
+            flow.forget(gray, a_gray)
         return warp(a.cbcr, bw), trust
 
     def step(self, gray: np.ndarray) -> Chroma:

@@ -50,7 +50,8 @@ class GuidedColorize(Stage):
 
     def __init__(self, keyframes: str | Path, *, model: str | None = None, render_size: int | None = None,
                  models_dir: str | None = None, colour_strength: float = 1.0, work_size: int = 256,
-                 hold_mb: int = 1024, preset: str = "medium", reference=None, flow=None):
+                 hold_mb: int = 1024, preset: str = "medium", reference=None, flow=None,
+                 direct_preset: str = "lean"):
         self.folder = Path(keyframes)
         self.paths = kf.find(self.folder)
         self.auto = Colorize(model, render_size=render_size, models_dir=models_dir, colour_strength=colour_strength,
@@ -60,6 +61,10 @@ class GuidedColorize(Stage):
         # ``flow``: shared with the stabilizer after this stage (as colorize does), so each pair of
         # frames is computed once, on its worker threads
         self.flow = flow if flow is not None else DISFlow(preset)
+        # each frame's straight match to its keyframe (used only where the frame-to-frame chain lost
+        # track): its own flow, DIS at the "lean" settings (0.39x medium's cost, the same scores),
+        # its trust on its workers
+        self.direct_flow = DISFlow(direct_preset, trust_sigma=Track.SIGMA)
         self._keys: dict[int, kf.Keyframe] = {}
         self._info = None
         self.reset()
@@ -113,10 +118,10 @@ class GuidedColorize(Stage):
         return min(ahead) if ahead else None
 
     def _hold_limit(self, h: int, w: int) -> int:
-        """Frames held at most: each as two uint8 pictures and, kept by the flow, its pair's two
-        flows and trust at the working size (float32)."""
+        """Frames held at most: each as two uint8 pictures and its luma (float32) and, kept by the
+        flow, its pair's two flows and trust at the working size (float32)."""
         dh, dw = work_dims(h, w, self.work_size)
-        return max(1, self.hold_mb * 2 ** 20 // (2 * 3 * h * w + 5 * 4 * dh * dw))
+        return max(1, self.hold_mb * 2 ** 20 // (2 * 3 * h * w + 4 * h * w + 5 * 4 * dh * dw))
 
     # ------------------------------------------------------------------ the stream
     def process(self, frames: Frames) -> Frames | None:
@@ -133,17 +138,21 @@ class GuidedColorize(Stage):
         dims = work_dims(h, w, self.work_size)
         grays = frames.grays(self.work_size)   # the stabilizer's gray frames: its flows are these
         sources = None if frames.is_source() else self._u8(frames.source)   # (reads no float picture)
+        # the luma the gray frames were made from: kept for the writer's composition (made again
+        # from the held pictures it cost ~4% of --keyframes' time)
+        lumas = frames._luma if sources is None else None
         self._prefetch(frames.index, grays)
         ready: list[dict] = []
         for i in range(len(frames)):
             n = frames.index + i
             item = {"n": n, "rgb": pictures[i:i + 1], "source": None if sources is None else sources[i:i + 1],
-                    "gray": grays[i], "fwd": None, "dist": 0, "full": None}
+                    "luma": None if lumas is None else lumas[i:i + 1], "gray": grays[i], "fwd": None, "dist": 0,
+                    "full": None}
             if n in self._keys:
                 chroma, item["full"] = self._key_chroma(self._keys[n], frames.source[i:i + 1], dims)
                 with one_thread():
                     self._backward(item["gray"], chroma, n)
-                self._track = Track(self.flow)
+                self._track = Track(self.flow, direct_flow=self.direct_flow)
                 self._track.start(item["gray"], chroma)
                 self._last_key, item["fwd"] = n, chroma
                 ready += self._held + [item]
@@ -167,6 +176,7 @@ class GuidedColorize(Stage):
         keyframe), started on the flow's worker threads while this thread carries and fills."""
         if self._track is None or any(first + i in self._keys for i in range(len(grays))):
             return
+        self.direct_flow.remember(len(grays))   # a batch's pairs all kept until asked for
         self._track.prefetch(grays)
 
     @staticmethod
@@ -177,9 +187,15 @@ class GuidedColorize(Stage):
     def _backward(self, gray: np.ndarray, chroma: Chroma, key: int) -> None:
         """Carry the keyframe's chroma back through the held frames and merge it with their
         forward estimate (if an earlier keyframe of the shot reached them)."""
-        track = Track(self.flow)
+        track = Track(self.flow, direct_flow=self.direct_flow)
         track.start(gray, chroma)
-        for item in reversed(self._held):
+        order = self._held[::-1]
+        ahead = 8   # flows started this many frames ahead of the step, on the workers
+        self.direct_flow.remember(ahead + 1)
+        track.prefetch([it["gray"] for it in order[:ahead]])
+        for j, item in enumerate(order):
+            if j + ahead < len(order):
+                track.prefetch([order[j + ahead]["gray"]], after=order[j + ahead - 1]["gray"])
             back = track.step(item["gray"])
             dist = key - item["n"]
             fwd = item["fwd"]
@@ -199,6 +215,8 @@ class GuidedColorize(Stage):
         picture = np.concatenate([it["rgb"] for it in items])
         if all(it["source"] is None for it in items):   # made float only when read (Frames.decoded)
             out = Frames.decoded(picture, device, items[0]["n"], grays=grays)
+            if all(it["luma"] is not None for it in items):
+                out._luma = np.concatenate([it["luma"] for it in items])
         else:
             source = np.concatenate([it["rgb"] if it["source"] is None else it["source"] for it in items])
             out = Frames(to_tensor(picture, device), to_tensor(source, device), items[0]["n"], grays=grays)
