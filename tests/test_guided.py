@@ -324,7 +324,8 @@ def test_carried_chroma_comes_back_to_full_size_without_blur(tiny_models, tmp_pa
     stage = GuidedColorize(tmp_path, models_dir=str(tiny_models))
     stage.prepare(SimpleNamespace(width=512, height=288, frames=len(truth)))
     gray = luma(truth).expand(-1, 3, -1, -1)
-    got = stage.process(Frames(gray, gray, 0)).rgb
+    assert stage.process(Frames(gray, gray, 0)) is None   # carried on the worker: handed on with the next call
+    got = stage.flush().rgb
     de = delta_e2000(rgb_to_lab(got), rgb_to_lab(truth)).flatten(1).mean(1)
     assert de[0] < 0.5                 # the keyframe's own frame: its chroma at full size
     assert de[1:].max() < 4.0
@@ -450,3 +451,26 @@ def test_the_lean_flow_is_medium_with_its_settings_changed_and_still_follows_a_m
     assert np.abs(got[inner] - ref[inner]).mean() < 0.2
     dis = lean._local.dis
     assert (dis.getPatchStride(), dis.getGradientDescentIterations(), dis.getVariationalRefinementIterations()) == (4, 16, 0)
+
+
+def test_the_carry_on_its_worker_thread_gives_the_frames_of_a_carry_in_line(colour_clip, tiny_models, tmp_path,
+                                                                           monkeypatch):
+    """Each batch is carried on the stage's worker thread while the pipeline goes on with the one
+    before: the same frames, byte for byte, as carrying each batch when it comes."""
+    import threading
+
+    from oldfilm.stages import guided
+    truth, gray, keys, frames = colour_clip
+    where, outs, work = set(), {}, guided.GuidedColorize._work
+    monkeypatch.setattr(guided.GuidedColorize, "_work",
+                        lambda self, f: where.add(threading.current_thread().name.split("_")[0]) or work(self, f))
+    for name in ("worker", "in line"):
+        if name == "in line":
+            monkeypatch.setattr(guided.GuidedColorize, "process", lambda self, f: self._work(f))
+        out = tmp_path / f"{name}.mkv"
+        r = CliRunner().invoke(cli, ["colorize", str(gray), "--keyframes", str(keys), "-o", str(out), "-q",
+                                     "--crf", "0", "--models-dir", str(tiny_models), "--batch-size", "4"])
+        assert r.exit_code == 0, r.output
+        outs[name] = decode(out)
+    assert where == {"guided", "MainThread"}
+    assert len(outs["worker"]) == 25 and np.array_equal(outs["worker"], outs["in line"])

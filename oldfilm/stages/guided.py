@@ -9,9 +9,12 @@ colour travels forward from it, and backward to the frames before it: for that t
 frames back until the keyframe arrives (``process`` returns fewer frames than it got), at most
 ``hold_mb`` of them, so memory stays bounded; frames farther ahead of their keyframe than that
 get the forward colour alone. Nothing crosses a scene cut: the pipeline flushes and resets.
+Each batch is carried on the stage's worker thread while the caller goes on with the batch before
+(``process`` hands back the previous call's frames; ``flush`` the rest).
 """
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -81,6 +84,9 @@ class GuidedColorize(Stage):
         self.flow.remember(self._hold_limit(info.height, info.width) + 128)
 
     def reset(self) -> None:
+        if getattr(self, "_pending", None) is not None:   # a run broken off mid-shot: let the worker finish
+            self._pending.exception()
+        self._pending: Future | None = None   # the batch being carried on the worker thread
         self._track: Track | None = None   # forward from the last keyframe of this shot
         self._last_key: int | None = None
         self._held: list[dict] = []        # frames waiting for a keyframe ahead
@@ -125,10 +131,26 @@ class GuidedColorize(Stage):
 
     # ------------------------------------------------------------------ the stream
     def process(self, frames: Frames) -> Frames | None:
+        """The batch is carried on one worker thread while the caller runs the stages after this
+        one and composes the pictures; what comes back is the previous call's frames (each batch's
+        work depends only on the batches before it: the output is the same)."""
         if self._info is None:
             raise BadInput("GuidedColorize needs the film: run it through Pipeline.run, or call prepare(info) first")
-        with torch.autocast(self.auto_device().type, enabled=False):
+        if getattr(self, "_pool", None) is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="guided")
+        done = self._collect()
+        self._pending = self._pool.submit(self._work, frames)
+        return done
+
+    def _work(self, frames: Frames) -> Frames | None:
+        # inference and autocast modes are the thread's own: entered here as the pipeline does
+        with torch.inference_mode(), torch.autocast(self.auto_device().type, enabled=False):
             return self._process(frames)
+
+    def _collect(self) -> Frames | None:
+        """The frames of the batch on the worker, when it is done."""
+        pending, self._pending = self._pending, None
+        return pending.result() if pending is not None else None
 
     def _process(self, frames: Frames) -> Frames | None:
         # the picture as uint8 (a decoded batch's own bytes, before anything makes it float): what a
@@ -234,8 +256,12 @@ class GuidedColorize(Stage):
         return next(self.auto.net.parameters()).device
 
     def flush(self) -> Frames | None:
+        done = self._collect()
         held, self._held = self._held, []
-        return self._emit(held)
+        with torch.autocast(self.auto_device().type, enabled=False):
+            rest = self._emit(held)
+        parts = [f for f in (done, rest) if f is not None and len(f)]
+        return Frames.cat(parts) if len(parts) > 1 else parts[0] if parts else None
 
     def describe(self) -> str:
         ref = f", reference={len(self.auto.reference_names)} photo(s)" if self.auto.reference is not None else ""
