@@ -474,3 +474,26 @@ def test_the_carry_on_its_worker_thread_gives_the_frames_of_a_carry_in_line(colo
         outs[name] = decode(out)
     assert where == {"guided", "MainThread"}
     assert len(outs["worker"]) == 25 and np.array_equal(outs["worker"], outs["in line"])
+
+
+def test_two_threads_asking_for_one_new_pair_start_it_once(monkeypatch):
+    """The shared flow is asked from guided colour's worker and the stabilizer's thread at once:
+    a new pair is started once, and both get its flows (the memo's look-up and change are one step)."""
+    import threading
+    import time
+
+    from oldfilm.ops.flow import DISFlow
+
+    calls, submit = [], DISFlow._submit
+    # a slow start widens the gap between looking the pair up and keeping it
+    monkeypatch.setattr(DISFlow, "_submit", lambda self, *a: time.sleep(0.05) or calls.append(1) or submit(self, *a))
+    rng = np.random.default_rng(0)
+    a, b = (cv2.GaussianBlur(rng.integers(0, 255, (48, 64), dtype=np.uint8), (0, 0), 2) for _ in range(2))
+    flow, got = DISFlow("fast"), []
+    threads = [threading.Thread(target=lambda: got.append(flow.both(a, b))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1
+    assert len(got) == 2 and np.array_equal(got[0][0], got[1][0])

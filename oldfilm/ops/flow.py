@@ -187,6 +187,9 @@ class DISFlow:
         # (:meth:`prefetch`) are computed on worker threads while the caller does other work
         self._memo: OrderedDict = OrderedDict()
         self._memory = memory
+        # the memo is read and changed from more than one thread (guided colour's worker and the
+        # stabilizer on the caller's): each look-up or change under this lock, the waits outside it
+        self._lock = threading.Lock()
 
     MIN_SIDE = 16   # DIS refuses frames under 12 px; smaller ones are padded (edges repeated)
 
@@ -210,14 +213,19 @@ class DISFlow:
         """Flow (H, W, 2) float32 from gray frame ``a`` to gray frame ``b``."""
         return self._calc(*self._fit(a, b), *a.shape[:2])
 
-    def _start(self, a: np.ndarray, b: np.ndarray) -> tuple[bytes, bytes]:
-        """The memo's key of the pair, its two flows started on the worker threads if new. Both
-        directions run at once (OpenCV releases the GIL): ~30% less wall time on 2 cores."""
+    def _tasks(self, a: np.ndarray, b: np.ndarray) -> tuple:
+        """The pair's futures (a -> b, b -> a, the trust of b onto a or None), its two flows started
+        on the worker threads if new. Both directions run at once (OpenCV releases the GIL): ~30%
+        less wall time on 2 cores."""
         h, w = a.shape[:2]
         a, b = self._fit(a, b)
         key = (a.tobytes(), b.tobytes())
-        if key in self._memo or key[::-1] in self._memo:
-            return key
+        with self._lock:
+            if key not in self._memo and key[::-1] not in self._memo:
+                self._submit(key, a, b, h, w)
+            return self._memo[key] if key in self._memo else self._memo[key[::-1]][1::-1] + (None,)
+
+    def _submit(self, key, a, b, h, w) -> None:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(2, thread_name_prefix="dis")
         ab, ba = self._pool.submit(self._calc, a, b, h, w), self._pool.submit(self._calc, b, a, h, w)
@@ -228,7 +236,6 @@ class DISFlow:
         self._memo[key] = (ab, ba, trust)
         while len(self._memo) > self._memory:
             self._memo.popitem(last=False)
-        return key
 
     @staticmethod
     def _trust(ab, ba, a: np.ndarray, b: np.ndarray, sigma: float) -> torch.Tensor:
@@ -238,7 +245,7 @@ class DISFlow:
         """Start computing the flows of ``pairs`` ((a, b) gray frames) now; :meth:`both` returns
         them when asked. At most ``memory`` pairs are kept."""
         for a, b in pairs:
-            self._start(a, b)
+            self._tasks(a, b)
 
     def remember(self, pairs: int) -> None:
         """Keep at least the last ``pairs`` pairs (a stage that holds frames back keeps their
@@ -248,20 +255,19 @@ class DISFlow:
     def forget(self, a: np.ndarray, b: np.ndarray) -> None:
         """Drop the pair (a, b) (one no later stage asks for) so that it takes no other's place."""
         a, b = self._fit(a, b)
-        for key in ((a.tobytes(), b.tobytes()), (b.tobytes(), a.tobytes())):
-            self._memo.pop(key, None)
+        with self._lock:
+            for key in ((a.tobytes(), b.tobytes()), (b.tobytes(), a.tobytes())):
+                self._memo.pop(key, None)
 
     def both(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The flows a -> b and b -> a."""
-        key = self._start(a, b)
-        ab, ba, _ = self._memo[key] if key in self._memo else self._memo[key[::-1]][1::-1] + (None,)
+        ab, ba, _ = self._tasks(a, b)
         return ab.result(), ba.result()
 
     def trust(self, a: np.ndarray, b: np.ndarray, sigma: float) -> torch.Tensor:
         """:func:`flow_trust` of frame ``b`` brought onto frame ``a`` (1, 1, H, W) on the CPU; from
         the worker threads when this object computes it with this ``sigma``."""
-        key = self._start(a, b)
-        task = self._memo[key][2] if key in self._memo else None
+        task = self._tasks(a, b)[2]
         if task is not None and sigma == self.trust_sigma:
             return task.result()
         return pair_trust(*self.both(a, b), a, b, sigma)

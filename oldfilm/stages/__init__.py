@@ -51,10 +51,11 @@ class Frames:
 
     @classmethod
     def decoded(cls, batch: np.ndarray, device: torch.device, index: int = 0, chroma: torch.Tensor | None = None,
-                grays: dict | None = None) -> "Frames":
-        """The frames of a decoded ``(B, H, W, 3)`` uint8 batch whose picture is still the source."""
+                grays: dict | None = None, luma: np.ndarray | None = None) -> "Frames":
+        """The frames of a decoded ``(B, H, W, 3)`` uint8 batch whose picture is still the source;
+        ``luma``: its :meth:`decoded_luma` when already made."""
         frames = cls(None, None, index, chroma, grays)
-        frames._u8, frames._device = batch, device
+        frames._u8, frames._device, frames._luma = batch, device, luma
         return frames
 
     @property
@@ -118,6 +119,11 @@ class Frames:
         if self._luma is None:
             self._luma = luma_u8(self._u8)
         return self._luma
+
+    def decoded_luma(self) -> np.ndarray | None:
+        """The source's Y' (B, H, W) float32 on a 0-255 scale from the decoded bytes (made once),
+        or None where there are none on the CPU."""
+        return self._y255() if self._bytes() else None
 
     def grays(self, size: int) -> list[np.ndarray]:
         """The source frames as gray uint8 at long side ``size`` (:func:`~oldfilm.ops.flow.small_grays`)."""

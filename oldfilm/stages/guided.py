@@ -162,7 +162,7 @@ class GuidedColorize(Stage):
         sources = None if frames.is_source() else self._u8(frames.source)   # (reads no float picture)
         # the luma the gray frames were made from: kept for the writer's composition (made again
         # from the held pictures it cost ~4% of --keyframes' time)
-        lumas = frames._luma if sources is None else None
+        lumas = frames.decoded_luma() if sources is None else None
         self._prefetch(frames.index, grays)
         ready: list[dict] = []
         for i in range(len(frames)):
@@ -236,9 +236,8 @@ class GuidedColorize(Stage):
         grays = {self.work_size: [it["gray"] for it in items]}
         picture = np.concatenate([it["rgb"] for it in items])
         if all(it["source"] is None for it in items):   # made float only when read (Frames.decoded)
-            out = Frames.decoded(picture, device, items[0]["n"], grays=grays)
-            if all(it["luma"] is not None for it in items):
-                out._luma = np.concatenate([it["luma"] for it in items])
+            lumas = None if any(it["luma"] is None for it in items) else np.concatenate([it["luma"] for it in items])
+            out = Frames.decoded(picture, device, items[0]["n"], grays=grays, luma=lumas)
         else:
             source = np.concatenate([it["rgb"] if it["source"] is None else it["source"] for it in items])
             out = Frames(to_tensor(picture, device), to_tensor(source, device), items[0]["n"], grays=grays)
