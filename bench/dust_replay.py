@@ -45,9 +45,9 @@ def capture(data: Path, out: Path, clips: list[str], frames: int) -> None:
     state = {"frame": -1}
     emit, mask = stage.Restore._emit, ops.dust_mask
 
-    def counting_emit(self, t):
+    def counting_emit(self, *args):   # frames are emitted in order (one worker thread)
         state["frame"] += 1
-        return emit(self, t)
+        return emit(self, *args)
 
     def recording_mask(cur, prev, nxt, raw, *, steps=(-1, 1), reach=32, further=None, **kw):
         # the frames two away, asked of the stage here for both sides (it hands them on demand)

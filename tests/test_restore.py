@@ -235,6 +235,63 @@ def test_faint_specks_on_a_grainy_still_are_found(monkeypatch):
     assert elsewhere < 0.01   # grain is not taken for dust
 
 
+def shadowed(n: int, h: int = 240, w: int = 320, grain: float = 0.08, seed: int = 0) -> np.ndarray:
+    """A grainy still, its right quarter a shadow (0.08) with grain half as strong (as on a print,
+    whose grain is weaker in the shadows)."""
+    clean = backdrop(1, h, w, speed=0, seed=seed)[0]
+    clean[:, 3 * w // 4:] = 0.08
+    strength = np.full((h, w), grain, np.float32)
+    strength[:, 3 * w // 4:] = grain / 2
+    rng = np.random.default_rng(seed)
+    noise = np.stack([cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 0.7) for _ in range(n)])
+    return np.clip(clean + strength * noise, 0, 1).astype(np.float32)
+
+
+def test_noise_by_level_measures_the_grain_at_each_brightness():
+    from oldfilm.ops import restore as ops
+    blur = lambda x: cv2.GaussianBlur(x, (7, 7), 1.0)  # noqa: E731   # as dust_mask sees the frames
+    f = shadowed(2)
+    a, b = blur(f[0]), blur(f[1])
+    table = ops.noise_by_level(a, b)
+    shadow, light = a[:, 250:] , a[:, :230]
+    assert table.shape == (256,) and table.dtype == np.float32
+    for part in (shadow, light):
+        d = np.abs(part - b[:, :230] if part is light else part - b[:, 250:])
+        assert table[int(np.median(part) * 255 + 0.5)] == pytest.approx(1.4826 * np.median(d), rel=0.15)
+    level = ops.noise_level(a, b)
+    assert table[20] < 0.75 * level and table[150] > level   # the shadow's grain under the frame's, the lights' over
+
+
+def test_a_faint_speck_on_grainy_shadow_is_found_and_a_faint_thing_moving_is_not(monkeypatch):
+    # black specks on a shadow (0.08 under it): under FAINT levels of the frame's grain (mostly the
+    # lights'), over 4 of the shadow's own; beside them a thing as faint crossing at 14 px a frame
+    from oldfilm.ops import restore as ops
+    spots = [(255 + 20 * (i % 3), 30 + 45 * (i // 3)) for i in range(12) if i % 3 != 1 or i // 3 != 2]
+    flat = lambda a, b, bands=8: np.full(256, ops.noise_level(a, b), np.float32)  # noqa: E731
+    found, moving, elsewhere = {}, {}, 0.0
+    for by_level in (True, False):
+        if not by_level:   # one level for the whole frame, as before
+            monkeypatch.setattr(ops, "noise_by_level", flat)
+        found[by_level] = moving[by_level] = 0
+        for seed in range(3):
+            f = shadowed(3, seed=seed)
+            for i, x in enumerate((281, 295, 309)):   # the thing, at x - 14, x, x + 14
+                cv2.circle(f[i], (x, 135), 4, 0.0, -1)
+            cur = f[1].copy()
+            for x, y in spots:
+                cv2.circle(cur, (x, y), 3, 0.0, -1)
+            masks = ops.dust_mask(cur, f[0], f[2], [f[0], f[2]], reach=16)
+            mask = np.zeros(cur.shape, np.float32) if masks is None else np.maximum(*masks)
+            found[by_level] += sum(mask[y - 1:y + 2, x - 1:x + 2].mean() > 0.9 for x, y in spots)
+            moving[by_level] += int(mask[131:140, 291:300].max() > 0.5)
+            away = np.ones(mask.shape, bool)
+            for x, y in spots + [(295, 135)]:
+                away[y - 8:y + 9, x - 8:x + 9] = False
+            elsewhere = max(elsewhere, float((mask[away] > 0.5).mean()))
+    assert found[True] >= 24 and found[True] >= found[False] + 10, found   # of 33
+    assert moving[True] == 0 and elsewhere < 0.01
+
+
 def test_a_speck_on_a_grainy_film_where_the_warps_are_a_little_off_is_removed():
     # round each speck the neighbours miss the frame by 0.06 either way (a warp's error, a few
     # grain levels): on a grainy film that is still a match, and the specks go; on a clean film
