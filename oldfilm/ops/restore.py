@@ -215,10 +215,9 @@ def _moved(patch: np.ndarray, mask: np.ndarray, cur: np.ndarray, sides: list[np.
 
 def _spikes(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, threshold: float, faint: float | np.ndarray):
     """Candidate specks against one pair of neighbours: pixels that differ from both in the same
-    direction while the two agree, seeded above ``faint`` (<= ``threshold``; one level or one a
-    pixel) and grown down to
-    half of ``threshold``. Returns the components (labels, stats), which of them are seeded and
-    which seeded above ``threshold``."""
+    direction while the two agree, seeded above ``faint`` (<= ``threshold``; one level, or one a
+    pixel) and grown down to half of ``threshold``. Returns the components (labels, stats), which
+    of them are seeded and which seeded above ``threshold``."""
     dp, dn = cur - prev, cur - nxt
     # min(|dp|, |dn|) where the two have the same sign, else 0: max(min(dp, dn), -max(dp, dn), 0)
     spike = np.minimum(dp, dn)
@@ -290,10 +289,12 @@ def dust_mask(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, raw: tuple[np.
     blurred frames so that grain does not count), first against the compensated pair, then
     against the raw pair (a large speck drags the flow: the compensated neighbours then carry
     its distortion, the raw ones do not); seeded at 4 noise levels, or at 3.5 with stricter
-    evidence (see ``FAINT``). Kept as picture, not dirt: spots where the neighbours do not match
-    the frame around the spot either (the motion failed there), large spots, and
-    spots found again on both sides along a steady motion of up to ``reach`` pixels (an object
-    moving faster than the flow followed: the classic failure of dust removal), see :func:`_moved`.
+    evidence (see ``FAINT``), 3.5 levels of the grain at the pixel's brightness where that is
+    weaker than the frame's (:func:`noise_by_level`: a print's shadows). Kept as picture, not
+    dirt: spots where the neighbours do not match the frame around the spot either (the motion
+    failed there), large spots, and spots found again on both sides along a steady motion of up
+    to ``reach`` pixels (an object moving faster than the flow followed: the classic failure of
+    dust removal), see :func:`_moved`.
     ``steps``: how many frames away ``prev`` and ``nxt`` are: the frames on either side, or at
     the first or last frame of a shot the next two (1, 2) or the previous two (-1, -2).
     ``further(step)``: the luma of the frame ``2 * step`` frames away, moved as ``raw`` is (or
@@ -304,8 +305,8 @@ def dust_mask(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, raw: tuple[np.
     raw = [blur(r) for r in raw]
     noise = noise_level(cur, prev)
     # the faint tier's seeds: FAINT noise levels of the frame, or where the grain at the pixel's
-    # brightness is weaker (a print's shadows), 4 levels of that grain (not under 2.5 of the frame's)
-    levels = np.maximum(4 * noise_by_level(cur, prev), max(threshold, 2.5 * noise))
+    # brightness is weaker (a print's shadows), FAINT levels of that grain (not under 2.5 of the frame's)
+    levels = np.maximum(FAINT * noise_by_level(cur, prev), max(threshold, 2.5 * noise))
     threshold, faint = max(threshold, 4 * noise), max(threshold, FAINT * noise)
     if (levels < faint).any():
         # cur in 8 bits (convertScaleAbs rounds and saturates; a levelled frame's few values below 0 count as dark)
