@@ -310,7 +310,7 @@ def dust_mask(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, raw: tuple[np.
     threshold, faint = max(threshold, 4 * noise), max(threshold, FAINT * noise)
     if (levels < faint).any():
         # cur in 8 bits (convertScaleAbs rounds and saturates; a levelled frame's few values below 0 count as dark)
-        faint = np.minimum(cv2.LUT(cv2.convertScaleAbs(cur, alpha=255), levels), faint)
+        faint = cv2.LUT(cv2.convertScaleAbs(cur, alpha=255), np.minimum(levels, faint))
     H, W = cur.shape
     p = max(map(abs, steps)) * reach
     pad = lambda r: cv2.copyMakeBorder(r, p, p, p, p, cv2.BORDER_REFLECT101)  # noqa: E731
