@@ -195,7 +195,9 @@ def _moved(patch: np.ndarray, mask: np.ndarray, cur: np.ndarray, sides: list[np.
             inside = ~((((cx + 2 * step * d) < 0) | ((cx + 2 * step * d) >= W))[None]
                        | (((cy + 2 * step * d) < 0) | ((cy + 2 * step * d) >= H))[:, None])
             at = (cv2.dilate(ones[i].view(np.uint8), _SQUARE3) > 0) & inside
-            if not at.any() or np.count_nonzero(at) > 64:   # many: a flat place, matched everywhere
+            # (however many: a spot matched at many places of one neighbour is still dirt where, two
+            # frames on, none of them holds it)
+            if not at.any():
                 continue
             iy, ix = np.nonzero(at)
             oy, ox = y + 2 * step * (iy - reach), x + 2 * step * (ix - reach)   # the places, in the frame
