@@ -12,7 +12,7 @@ from conftest import decode, ff
 from oldfilm.cli import cli
 from oldfilm.metrics import delta_e2000
 from oldfilm.ops.color import luma, rgb_to_lab, rgb_to_ycbcr
-from oldfilm.ops.propagate import Chroma, propagate, spread
+from oldfilm.ops.propagate import Chroma, merge, propagate, spread
 from oldfilm.stages import Frames
 from oldfilm.stages.guided import GuidedColorize
 
@@ -45,6 +45,19 @@ def test_chroma_follows_a_pan():
     err = (out[-1].cbcr - rgb_to_ycbcr(truth[-1:])[:, 1:]).abs()[..., 4:-36].mean()
     gray_err = rgb_to_ycbcr(truth[-1:])[:, 1:].abs()[..., 4:-36].mean()
     assert err < 0.15 * gray_err
+
+
+def test_a_blend_of_both_directions_does_not_switch_when_one_s_confidence_drops_to_zero():
+    """A track's trust along a thin edge falls to ~0 and comes back frame to frame: the blend of
+    the two directions must not jump from one estimate to the other with it (that flickered), and
+    still lean toward the more trusted one."""
+    ones = torch.ones(1, 1, 4, 4)
+    b = Chroma(torch.full((1, 2, 4, 4), -0.2), ones)
+    blend = {c: float(merge(Chroma(torch.full((1, 2, 4, 4), 0.2), c * ones), b, 5, 5).cbcr.mean()) for c in (0.0, 1.0)}
+    assert blend[1.0] == pytest.approx(0.0, abs=1e-6)   # equal trust, equal distance: halfway
+    assert -0.2 + 0.05 < blend[0.0] < blend[1.0] - 0.05   # toward b, but not all the way (was -0.1996)
+    nearer = float(merge(Chroma(torch.full((1, 2, 4, 4), 0.2), ones), b, 2, 8).cbcr.mean())
+    assert nearer > 0.1   # the nearer anchor counts more
 
 
 @pytest.fixture(scope="module")
