@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -120,10 +119,8 @@ def main() -> None:
     if args.child:
         child(*args.child, args.batch_size, args.precision, args.model)
         return
-    from oldfilm.pipeline import cpu_bf16_supported
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), None) if Path("/proc/cpuinfo").exists() else None
-    print(f"# {cpu or platform.processor() or platform.machine()} ({'bf16' if cpu_bf16_supported() else 'no bf16'}), "
+    from oldfilm.pipeline import cpu_bf16_supported, cpu_name
+    print(f"# {cpu_name()} ({'bf16' if cpu_bf16_supported() else 'no bf16'}), "
           f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}, batch {args.batch_size}, {args.precision}, model {args.model or 'default'}\n")
     # "CPU vs ffmpeg": ffmpeg alone's CPU seconds (user + system, all processes) over the run's, per

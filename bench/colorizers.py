@@ -19,13 +19,13 @@ first model.
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 from pathlib import Path
 
 import torch
 
 from oldfilm import weights
+from oldfilm.pipeline import cpu_bf16_supported, cpu_name
 from oldfilm.train.colorizer import _collect, evaluate, held_out_half, in_val_split, load_items
 
 SETS = {"photos": lambda rel: not rel.startswith(("tuxpaint", "wesnoth")),
@@ -62,8 +62,8 @@ def speed(names: list[str], reps: int = 6) -> None:
                 s.colorize(frames)
                 times[n].append((time.perf_counter() - t0) / len(frames))
     base = sorted(times[names[0]])[reps // 2]
-    print(f"Colorize at 640x480, batch 8, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
-          f"bf16 {torch.backends.mkldnn.is_available() and 'avx512_bf16' in open('/proc/cpuinfo').read()}:")
+    print(f"Colorize at 640x480, batch 8, {torch.get_num_threads()} threads, {cpu_name()}, "
+          f"bf16 {cpu_bf16_supported()}:")
     for n, ts in times.items():
         med = sorted(ts)[reps // 2]
         print(f"  {n}: {1000 * med:.0f} ms/frame (median of {reps}), {med / base:.2f}x {names[0]}")

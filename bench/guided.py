@@ -1,6 +1,6 @@
 """Guided colorization against colour truth: the figures of bench/README.md's "Guided colorization".
 
-    python bench/guided.py --photos DIR --clips bikes.mp4 bigbuckbunny.mp4 [--out DIR] [--only NAME...]
+    python bench/guided.py --photos DIR --clips bikes.mp4 bigbuckbunny.mp4 [--modes MODE...] [--only NAME...] [--out DIR]
 
 Clips with colour truth: synthetic camera moves over colour photos from DIR (a pan; a pan where
 objects cut from other photos enter and cross; a 24 s shot where six enter), and real colour
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import tempfile
 import time
@@ -190,14 +189,19 @@ def make_clips(args, tmp: Path) -> list[tuple[str, Path]]:
         pieces = [cut_out(read_photo(photos / p, 600), 90, i) for i, p in enumerate(args.objects)]
         for name, bg, objs, secs in [("pan", args.backgrounds[0], [], 8), ("objects enter", args.backgrounds[1], pieces[:3], 8),
                                      ("24 s, six enter", args.backgrounds[2], pieces[:6], 24)]:
+            if args.only and name not in args.only:
+                clips.append((name, None))   # (its place kept: the clips' seeds are their places)
+                continue
             frames = camera_move(read_photo(photos / bg, 1400), objs, secs, len(clips))
             clips.append((name, encode(frames, tmp / f"clip{len(clips)}.mkv")))
     for clip in args.clips:
+        if args.only and clip.stem not in args.only:
+            continue
         path = tmp / f"{clip.stem}.mkv"
         ff("-i", str(clip), "-map", "0:V:0", "-t", str(args.seconds), "-vf", "scale=640:-2,format=yuv420p",
            "-c:v", "libx264", "-crf", "10", str(path))
         clips.append((clip.stem, path))
-    return clips
+    return [(name, path) for name, path in clips if path is not None]
 
 
 def contact_sheet(out_dir: Path, stem: str, target: Path, later=(1, 3, 6)) -> None:
@@ -259,7 +263,7 @@ def main() -> None:
     from oldfilm import Pipeline
     from oldfilm.commands import recipe
     from oldfilm.evaluate import evaluate
-    from oldfilm.pipeline import cpu_bf16_supported
+    from oldfilm.pipeline import cpu_bf16_supported, cpu_name
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--photos", type=Path, help="folder of colour photos (lomiri-wallpapers-16.04's backgrounds)")
@@ -271,6 +275,8 @@ def main() -> None:
     ap.add_argument("--clips", nargs="*", type=Path, default=[])
     ap.add_argument("--seconds", type=float, default=10, help="the clips' first SECONDS (to fit a run in time)")
     ap.add_argument("--modes", nargs="*", default=["auto", "naive", "first", "ends", "dots", "reference", "unrelated"])
+    ap.add_argument("--only", nargs="*", metavar="NAME", help="only these clips: pan, 'objects enter', "
+                    "'24 s, six enter' or a --clips file's stem (e.g. --only pan bikes)")
     ap.add_argument("--out", type=Path, help="keep the clips and outputs here (contact sheets)")
     ap.add_argument("--speed", action="store_true", help="only time plain colorize against colorize --keyframes "
                     "on the first --clips clip at 640x480")
@@ -279,7 +285,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.sheet:
         return contact_sheet(args.out, args.sheet[0], Path(args.sheet[1]))
-    print(f"CPU: {platform.processor() or platform.machine()}, bf16: {cpu_bf16_supported()}, torch threads {torch.get_num_threads()}")
+    print(f"CPU: {cpu_name()}, bf16: {cpu_bf16_supported()}, torch threads {torch.get_num_threads()}")
     if args.speed:
         with tempfile.TemporaryDirectory() as tmpdir:
             return speed(args.clips[0], args.seconds, args.out or Path(tmpdir))

@@ -16,23 +16,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import platform
 import time
 
 import torch
 
 from oldfilm import weights
 from oldfilm.nets import fused
-from oldfilm.pipeline import cpu_bf16_supported
+from oldfilm.pipeline import cpu_bf16_supported, cpu_name
 
 LAYERS = ("relu3_3", "relu4_3", "relu5_3")
-
-
-def cpu_name() -> str:
-    try:
-        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
 
 
 PATHS = ("plain", "fused", "bf16 plain", "bf16 fused")

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from oldfilm.pipeline import cpu_bf16_supported  # noqa: E402
+from oldfilm.pipeline import cpu_bf16_supported, cpu_name  # noqa: E402
 from oldfilm.video import probe  # noqa: E402
 from oldfilm.video.ffmpeg import ffmpeg_exe  # noqa: E402
 
@@ -61,13 +60,6 @@ def cpu_time(*args) -> float:
     return CPU_TIMES[args]
 
 
-def cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=10)
@@ -88,7 +80,7 @@ def main() -> None:
     ff("-i", film, "-t", a.sample_seconds, "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-c:a", "copy", part)
     ff("-i", film, "-frames:v", 10, "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-c:a", "copy", start)
     info, pinfo, sinfo = probe(film), probe(part), probe(start)
-    print(f"CPU: {cpu()}; native bf16: {cpu_bf16_supported()}; torch threads default; film {info.width}x{info.height} "
+    print(f"CPU: {cpu_name()}; native bf16: {cpu_bf16_supported()}; torch threads default; film {info.width}x{info.height} "
           f"{info.frames} frames ({info.duration / 60:.1f} min), sample {pinfo.frames} frames", flush=True)
 
     if not a.presets_only:

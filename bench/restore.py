@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import tempfile
@@ -369,10 +368,8 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, default=None, help="keep the clips in this folder")
     ap.add_argument("--sheet", type=Path, default=None, help="write a before | after contact sheet (JPEG) here")
     args = ap.parse_args()
-    from oldfilm.pipeline import cpu_bf16_supported
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
-               platform.processor())
-    print(f"# {cpu}, bf16 {'yes' if cpu_bf16_supported() else 'no'}, torch {torch.__version__}\n")
+    from oldfilm.pipeline import cpu_bf16_supported, cpu_name
+    print(f"# {cpu_name()}, bf16 {'yes' if cpu_bf16_supported() else 'no'}, torch {torch.__version__}\n")
     rng = np.random.default_rng(1)
     with tempfile.TemporaryDirectory() as t:
         tmp = args.keep or Path(t)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import platform
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -47,6 +48,16 @@ def cpu_bf16_supported() -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+def cpu_name() -> str:
+    """This machine's CPU model (Linux's /proc/cpuinfo), for benchmark records: ratios are compared
+    only on one CPU model."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
 
 
 def auto_precision(device: torch.device) -> str:
