@@ -53,10 +53,12 @@ def test_a_blend_of_both_directions_does_not_switch_when_one_s_confidence_drops_
     still lean toward the more trusted one."""
     ones = torch.ones(1, 1, 4, 4)
     b = Chroma(torch.full((1, 2, 4, 4), -0.2), ones)
-    blend = {c: float(merge(Chroma(torch.full((1, 2, 4, 4), 0.2), c * ones), b, 5, 5).cbcr.mean()) for c in (0.0, 1.0)}
+    floor = GuidedColorize.blend_floor
+    blend = {c: float(merge(Chroma(torch.full((1, 2, 4, 4), 0.2), c * ones), b, 5, 5, floor=floor).cbcr.mean())
+             for c in (0.0, 1.0)}
     assert blend[1.0] == pytest.approx(0.0, abs=1e-6)   # equal trust, equal distance: halfway
     assert -0.2 + 0.05 < blend[0.0] < blend[1.0] - 0.05   # toward b, but not all the way (was -0.1996)
-    nearer = float(merge(Chroma(torch.full((1, 2, 4, 4), 0.2), ones), b, 2, 8).cbcr.mean())
+    nearer = float(merge(Chroma(torch.full((1, 2, 4, 4), 0.2), ones), b, 2, 8, floor=floor).cbcr.mean())
     assert nearer > 0.1   # the nearer anchor counts more
 
 

@@ -216,15 +216,16 @@ class Track:
         return F.interpolate(filled, size=now.shape[-2:], mode="bilinear", align_corners=False)
 
 
-def merge(a: Chroma, b: Chroma, dist_a: float, dist_b: float, floor: float = 0.2) -> Chroma:
+def merge(a: Chroma, b: Chroma, dist_a: float, dist_b: float, floor: float = 0.0) -> Chroma:
     """Blend two estimates of one frame made ``dist_a`` and ``dist_b`` frames from their anchors:
     each weighs by its confidence and by the other's distance (the nearer anchor counts more).
-    A confidence counts for at least ``floor``: along thin edges a track's trust drops to near 0
-    and comes back (the straight match) from one frame to the next, and a blend that followed it
-    switched between the two estimates there: the pan's output flickered (warping error 1.36x the
-    truth's with keyframes at both ends, 1.05x with the floor; bench/README.md)."""
-    wa = a.conf.clamp(min=floor) * dist_b
-    wb = b.conf.clamp(min=floor) * dist_a
+    ``floor``: a confidence counts for at least this much. Guided colour's tracks need it (0.2):
+    along thin edges their trust drops to near 0 and comes back (the straight match to the
+    keyframe) from one frame to the next, and a blend that followed it switched between the two
+    estimates there: the pan's output flickered (warping error 1.36x the truth's with keyframes at
+    both ends, 1.05x with the floor; bench/README.md)."""
+    wa = (a.conf.clamp(min=floor) + 1e-3) * dist_b
+    wb = (b.conf.clamp(min=floor) + 1e-3) * dist_a
     total = wa + wb
     return Chroma((wa * a.cbcr + wb * b.cbcr) / total, (wa * a.conf + wb * b.conf) / total)
 

@@ -49,6 +49,7 @@ class GuidedColorize(Stage):
     the automatic colorizer for shots without one."""
 
     name = "colorize"
+    blend_floor = 0.2   # a direction's confidence counts for at least this in the blend (ops.propagate.merge)
     warmup = None   # a shot's keyframes are carried from wherever they are in it: replay the shot
 
     def __init__(self, keyframes: str | Path, *, model: str | None = None, render_size: int | None = None,
@@ -221,7 +222,7 @@ class GuidedColorize(Stage):
             back = track.step(item["gray"])
             dist = key - item["n"]
             fwd = item["fwd"]
-            item["fwd"] = back if fwd is None else merge(fwd.float(), back, item["dist"], dist)
+            item["fwd"] = back if fwd is None else merge(fwd.float(), back, item["dist"], dist, floor=self.blend_floor)
         for item in self._held:
             item["fwd"] = item["fwd"].half() if item["fwd"] is not None else None
 
