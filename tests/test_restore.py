@@ -115,6 +115,23 @@ def test_a_speck_at_the_edge_is_not_taken_for_a_thing_entering_the_frame():
         assert found == dirt, depth
 
 
+def test_the_reach_down_and_the_reach_across_are_apart():
+    # a speck at the top edge with a blob like it 18 px lower in the next frame, or one at the left
+    # edge with a blob 18 px to its right: things entering at 18 px a frame. Reaching 12 px down and
+    # 24 across, only the one from the side is picture; reaching 24 both ways (one number), both are
+    from oldfilm.ops.restore import dust_mask
+    bg = np.full((96, 128), 0.6, np.float32)
+    for speck, blob, box in (((40, 3), (40, 21), (slice(1, 6), slice(38, 43))),
+                             ((3, 48), (21, 48), (slice(46, 51), slice(1, 6)))):
+        cur, nxt = bg.copy(), bg.copy()
+        cv2.circle(cur, speck, 3, 0.1, -1)
+        cv2.circle(nxt, blob, 3, 0.1, -1)
+        for reach in ((12, 24), 24):
+            masks = dust_mask(cur, bg, nxt, [bg, nxt], reach=reach)
+            found = masks is not None and np.maximum(*masks)[box].mean() > 0.9
+            assert found == (reach == (12, 24) and speck[1] == 3), (speck, reach)
+
+
 def test_a_thing_entering_the_frame_is_found_again_two_frames_on_a_chance_match_is_not():
     # a speck at the top edge and, 18 px lower in the next frame, a blob like it: a thing entering
     # from above, or a chance match? Two frames on, a thing entering is 36 px lower; where
@@ -337,7 +354,7 @@ def test_a_speck_on_a_grainy_film_where_the_warps_are_a_little_off_is_removed():
 def test_the_dust_tests_shortcuts_give_what_the_plain_sums_give():
     from oldfilm.ops import restore as ops
     rng = np.random.default_rng(3)
-    H, W, reach, pad = 60, 80, 6, 6
+    H, W, (ry, rx), pad = 60, 80, (4, 6), 6   # rows and columns reach apart
     cur, other = (cv2.copyMakeBorder(rng.random((H, W)).astype(np.float32), pad, pad, pad, pad,
                                      cv2.BORDER_REFLECT101) for _ in range(2))
     x, y = 30, 20
@@ -345,14 +362,15 @@ def test_the_dust_tests_shortcuts_give_what_the_plain_sums_give():
         patch = rng.random((size, size)).astype(np.float32)
         mask = (rng.random((size, size)) > 0.3).astype(np.float32)
         for step in (-1, 1):
-            found, changed = ops._track(patch, mask, cur, other, step, x, y, reach, pad)
-            for dy, dx in ((0, 0), (-6, 4), (3, -5), (6, 6)):
+            found, changed = ops._track(patch, mask, cur, other, step, x, y, (ry, rx), pad)
+            assert found.shape == changed.shape == (2 * ry + 1, 2 * rx + 1)
+            for dy, dx in ((0, 0), (-4, 4), (3, -5), (4, 6)):
                 oy, ox = y + pad + step * dy, x + pad + step * dx
                 o, c = other[oy:oy + size, ox:ox + size], cur[oy:oy + size, ox:ox + size]
-                assert found[dy + reach, dx + reach] == pytest.approx((mask * (o - patch) ** 2).sum(), rel=1e-4)
-                assert changed[dy + reach, dx + reach] == pytest.approx((mask * (c - o) ** 2).sum(), rel=1e-4)
+                assert found[dy + ry, dx + rx] == pytest.approx((mask * (o - patch) ** 2).sum(), rel=1e-4)
+                assert changed[dy + ry, dx + rx] == pytest.approx((mask * (c - o) ** 2).sum(), rel=1e-4)
             where = rng.random(found.shape) < 0.05
-            at, at_changed = ops._track_at(patch, mask, cur, other, step, x, y, reach, pad, where)
+            at, at_changed = ops._track_at(patch, mask, cur, other, step, x, y, (ry, rx), pad, where)
             assert np.allclose(at[where], found[where], rtol=1e-4) and np.isinf(at[~where]).all()
             assert np.allclose(at_changed[where], changed[where], rtol=1e-4)
     # the candidates' stats are OpenCV's, for the seeded ones; the ring error is the plain mean

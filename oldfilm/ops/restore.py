@@ -110,18 +110,19 @@ SMALL_SPOT = 10   # patches up to this side are matched by direct sums, larger o
 
 
 def _track(patch: np.ndarray, mask: np.ndarray, cur: np.ndarray, other: np.ndarray, step: int, x: int, y: int,
-           reach: int, pad: int) -> tuple[np.ndarray, np.ndarray]:
-    """For each steady motion d (|d| <= ``reach``, both axes; arrays indexed [dy + reach, dx + reach]):
-    how far the spot ``mask`` of ``patch`` is from ``other`` (a frame ``step`` frames away) at
-    ``step * d``, and how much ``cur`` and ``other`` differ there (the frames padded by ``pad``)."""
+           reach: tuple[int, int], pad: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each steady motion d (|dy| <= ``reach[0]``, |dx| <= ``reach[1]``; arrays indexed
+    [dy + reach[0], dx + reach[1]]): how far the spot ``mask`` of ``patch`` is from ``other`` (a
+    frame ``step`` frames away) at ``step * d``, and how much ``cur`` and ``other`` differ there
+    (the frames padded by ``pad``)."""
     h, w = patch.shape
-    k, r = abs(step), abs(step) * reach
-    region = slice(y + pad - r, y + pad + h + r), slice(x + pad - r, x + pad + w + r)
+    k, (ry, rx) = abs(step), (abs(step) * r for r in reach)
+    region = slice(y + pad - ry, y + pad + h + ry), slice(x + pad - rx, x + pad + w + rx)
     o = other[region]
     if max(h, w) <= SMALL_SPOT:
         # direct sums (filter2D correlates a kernel this small directly): ~3x faster than
         # matchTemplate's DFT; the squared distance is sum(mask o²) - 2 sum(mask patch o) + sum(mask patch²)
-        valid = slice(0, 2 * r + 1, k), slice(0, 2 * r + 1, k)
+        valid = slice(0, 2 * ry + 1, k), slice(0, 2 * rx + 1, k)
         sums = cv2.filter2D(cv2.merge([o * o, (cur[region] - o) ** 2]), -1, mask, anchor=(0, 0))[valid]
         cross = cv2.filter2D(o, -1, mask * patch, anchor=(0, 0))[valid]
         found, changed = sums[..., 0] - 2 * cross + float((mask * patch * patch).sum()), sums[..., 1]
@@ -135,10 +136,10 @@ def _track(patch: np.ndarray, mask: np.ndarray, cur: np.ndarray, other: np.ndarr
 
 
 def _track_at(patch: np.ndarray, mask: np.ndarray, cur: np.ndarray, other: np.ndarray, step: int, x: int, y: int,
-              reach: int, pad: int, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+              reach: tuple[int, int], pad: int, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_track` at the motions ``where`` (a boolean grid as it returns) only, inf elsewhere."""
     iy, ix = np.nonzero(where)
-    oy, ox = y + pad + step * (iy - reach), x + pad + step * (ix - reach)
+    oy, ox = y + pad + step * (iy - reach[0]), x + pad + step * (ix - reach[1])
     view = lambda f: np.lib.stride_tricks.sliding_window_view(f, patch.shape)[oy, ox]  # noqa: E731
     o = view(other)
     found, changed = np.full(where.shape, np.inf, np.float32), np.zeros(where.shape, np.float32)
@@ -148,13 +149,13 @@ def _track_at(patch: np.ndarray, mask: np.ndarray, cur: np.ndarray, other: np.nd
 
 
 def _moved(patch: np.ndarray, mask: np.ndarray, cur: np.ndarray, sides: list[np.ndarray], steps: tuple[int, int],
-           x: int, y: int, reach: int, size: tuple[int, int], noise: float,
+           x: int, y: int, reach: tuple[int, int], size: tuple[int, int], noise: float,
            further: Callable[..., tuple[np.ndarray, np.ndarray] | None] | None = None) -> bool:
     """Whether the spot ``mask`` of ``patch`` (cut from the current frame at x, y) is a thing
     moving at a steady speed too fast for the flow: found again in the two other frames (``steps``
-    frames away: -1 and 1, or 1 and 2 or -1 and -2 at a shot's ends) at ``step * d`` (|d| <=
-    ``reach``; frames aligned on the picture's global motion and padded by ``reach`` times the
-    largest step), matching there far better than in place, at places the current frame has since
+    frames away: -1 and 1, or 1 and 2 or -1 and -2 at a shot's ends) at ``step * d`` (|dy| <=
+    ``reach[0]``, |dx| <= ``reach[1]``; frames aligned on the picture's global motion and padded by
+    the larger reach times the largest step), matching there far better than in place, at places the current frame has since
     left or not yet reached, or in one frame only where the other's place lies outside the frame
     (a thing entering or leaving). Dirt has no such counterparts: a chance match in the texture
     around it is a place that did not change. ``further(step, y0, y1, x0, x1)``: the current
@@ -165,13 +166,13 @@ def _moved(patch: np.ndarray, mask: np.ndarray, cur: np.ndarray, sides: list[np.
     there (an occluder), that place lying inside the frame."""
     h, w = patch.shape
     H, W = size
-    pad = max(map(abs, steps)) * reach
+    pad = max(map(abs, steps)) * max(reach)
     at = slice(y + pad, y + pad + h), slice(x + pad, x + pad + w)
     in_place = 0.5 * sum(float((mask * (patch - f[at]) ** 2).sum()) for f in sides)
-    d = np.arange(-reach, reach + 1)
+    dy, dx = (np.arange(-r, r + 1) for r in reach)
     cy, cx = y + h / 2, x + w / 2
     # per side, the motions whose place for the spot lies outside the frame
-    off_a, off_b = ((((cx + s * d) < 0) | ((cx + s * d) >= W))[None] | (((cy + s * d) < 0) | ((cy + s * d) >= H))[:, None]
+    off_a, off_b = ((((cx + s * dx) < 0) | ((cx + s * dx) >= W))[None] | (((cy + s * dy) < 0) | ((cy + s * dy) >= H))[:, None]
                     for s in steps)
     grain = float(mask.sum()) * noise ** 2    # what grain alone makes two aligned frames differ by
     match, changed = max(0.35 * in_place, 2 * grain), max(0.05 * in_place, 3 * grain)
@@ -192,15 +193,15 @@ def _moved(patch: np.ndarray, mask: np.ndarray, cur: np.ndarray, sides: list[np.
     if further is not None and not both.any():
         for i, step in enumerate(steps):
             # at 2 * step * d (+- 2 px: a little acceleration), where inside the frame
-            inside = ~((((cx + 2 * step * d) < 0) | ((cx + 2 * step * d) >= W))[None]
-                       | (((cy + 2 * step * d) < 0) | ((cy + 2 * step * d) >= H))[:, None])
+            inside = ~((((cx + 2 * step * dx) < 0) | ((cx + 2 * step * dx) >= W))[None]
+                       | (((cy + 2 * step * dy) < 0) | ((cy + 2 * step * dy) >= H))[:, None])
             at = (cv2.dilate(ones[i].view(np.uint8), _SQUARE3) > 0) & inside
             # (however many: a spot matched at many places of one neighbour is still dirt where, two
             # frames on, none of them holds it)
             if not at.any():
                 continue
             iy, ix = np.nonzero(at)
-            oy, ox = y + 2 * step * (iy - reach), x + 2 * step * (ix - reach)   # the places, in the frame
+            oy, ox = y + 2 * step * (iy - reach[0]), x + 2 * step * (ix - reach[1])   # the places, in the frame
             y0, x0 = int(oy.min()), int(ox.min())
             near = further(step, y0, int(oy.max()) + h, x0, int(ox.max()) + w)
             if near is None:
@@ -278,7 +279,7 @@ def _mirrored(i: np.ndarray, n: int) -> np.ndarray:
 
 
 def dust_mask(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, raw: tuple[np.ndarray, np.ndarray], *,
-              steps: tuple[int, int] = (-1, 1), threshold: float = 0.06, reach: int = 32,
+              steps: tuple[int, int] = (-1, 1), threshold: float = 0.06, reach: int | tuple[int, int] = 32,
               max_spots: int = 300, further: Callable[[int], np.ndarray | None] | None = None
               ) -> tuple[np.ndarray, np.ndarray] | None:
     """Where ``cur`` (luma, H x W) holds dirt of this frame alone: two soft masks in [0, 1]
@@ -295,8 +296,9 @@ def dust_mask(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, raw: tuple[np.
     weaker than the frame's (:func:`noise_by_level`: a print's shadows). Kept as picture, not
     dirt: spots where the neighbours do not match the frame around the spot either (the motion
     failed there), large spots, and spots found again on both sides along a steady motion of up
-    to ``reach`` pixels (an object moving faster than the flow followed: the classic failure of
-    dust removal), see :func:`_moved`.
+    to ``reach`` pixels a frame (an object moving faster than the flow followed: the classic
+    failure of dust removal), see :func:`_moved`; ``reach``: one limit for both axes, or (rows,
+    columns).
     ``steps``: how many frames away ``prev`` and ``nxt`` are: the frames on either side, or at
     the first or last frame of a shot the next two (1, 2) or the previous two (-1, -2).
     ``further(step)``: the luma of the frame ``2 * step`` frames away, moved as ``raw`` is (or
@@ -314,7 +316,8 @@ def dust_mask(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, raw: tuple[np.
         # cur in 8 bits (convertScaleAbs rounds and saturates; a levelled frame's few values below 0 count as dark)
         faint = cv2.LUT(cv2.convertScaleAbs(cur, alpha=255), np.minimum(levels, faint))
     H, W = cur.shape
-    p = max(map(abs, steps)) * reach
+    reach = (reach, reach) if isinstance(reach, int) else tuple(reach)
+    p = max(map(abs, steps)) * max(reach)
     pad = lambda r: cv2.copyMakeBorder(r, p, p, p, p, cv2.BORDER_REFLECT101)  # noqa: E731
     padded, sides = pad(cur), [pad(r) for r in raw]
     largest = max(256, H * W // 300)
