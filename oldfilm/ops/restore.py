@@ -106,6 +106,10 @@ FAINT = 3.5
 # the ring test's limit: 3 noise levels + 0.02, on a grainy film up to RING noise levels (there
 # the warps' error round a speck adds a level or two to the grain's; a clean film keeps 3 + 0.02)
 RING = 5.5
+# a candidate the ring test refuses (the motion failed round it) is tested again against the raw
+# neighbours re-aligned on the AROUND px round it, where it has 10+ px and stands out from those
+# surroundings in the frame itself by 1.5 times their spread (a blob on its ground, not texture)
+AROUND, REALIGN_AREA, REALIGN_LIFT = 10, 10, 1.5
 SMALL_SPOT = 10   # patches up to this side are matched by direct sums, larger ones by DFT
 
 
@@ -254,14 +258,71 @@ _SQUARE9 = np.ones((9, 9), np.uint8)
 _SQUARE3 = np.ones((3, 3), np.uint8)
 
 
+def _outside(labels: np.ndarray, seeded: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+    """The pixels of the box x0..x1, y0..y1 outside every seeded candidate, grown by 4 px (their
+    blurred rims are no evidence): a candidate's surroundings."""
+    H, W = labels.shape
+    ax, ay, bx, by = max(0, x0 - 4), max(0, y0 - 4), min(W, x1 + 4), min(H, y1 + 4)
+    grown = cv2.dilate(seeded[labels[ay:by, ax:bx]].view(np.uint8), _SQUARE9)
+    return grown[y0 - ay:y1 - ay, x0 - ax:x1 - ax] == 0
+
+
+def _realigned(cur: np.ndarray, sides: list[np.ndarray], steps: tuple[int, int], own: np.ndarray,
+               outside: np.ndarray, x0: int, y0: int, reach: tuple[int, int], pad: int, seed: float | np.ndarray,
+               threshold: float, limit: float) -> tuple[np.ndarray, list[tuple[int, int]]] | None:
+    """A candidate where the motion failed round it, tested again against the neighbours ``sides``
+    (``steps`` frames away, padded by ``pad`` as ``cur`` is) re-aligned on its surroundings, the
+    pixels ``outside`` of the box at x0, y0 (``own``'s shape): the steady motion d (|dy| <=
+    ``reach[0]``, |dx| <= ``reach[1]``) at which the two match the box best, at half size (the
+    whole box: a coarse search, 2x2 means, ~4x cheaper), then each side at full size within 1 px
+    of it on ``outside``. A speck then differs from both in the same direction (above ``seed``,
+    one level or one a pixel of the box) while they agree and the surroundings match (mean error
+    under ``limit``); a thing moving with its surroundings is found where they are, and stays.
+    Tested only where the spot stands out from its surroundings in the frame itself (a blob on its
+    ground, not texture). Returns the speck's pixels in the box (those of ``own`` above half of
+    ``threshold``) and the two shifts (dy, dx), or None."""
+    h, w = own.shape
+    patch = cur[y0 + pad:y0 + pad + h, x0 + pad:x0 + pad + w]
+    ground = patch[outside]
+    if abs(float(patch[own].mean()) - float(ground.mean())) < REALIGN_LIFT * float(ground.std()):
+        return None
+    ry, rx = reach[0] // 2, reach[1] // 2
+    half = lambda x: cv2.resize(x, (x.shape[1] // 2, x.shape[0] // 2), interpolation=cv2.INTER_AREA)  # noqa: E731
+    small = half(patch)
+    total = 0
+    for side, step in zip(sides, steps):
+        k = abs(step)
+        y, x = y0 + pad - 2 * k * ry, x0 + pad - 2 * k * rx
+        e = cv2.matchTemplate(half(side[y:y + h + 4 * k * ry, x:x + w + 4 * k * rx]), small, cv2.TM_SQDIFF)[::k, ::k]
+        total = total + (e[::-1, ::-1] if step < 0 else e)   # indexed by the motion d, the side at step * d
+    vy, vx = np.unravel_index(int(np.argmin(total)), total.shape)
+    mask = outside.astype(np.float32)
+    found, shifts = [], []
+    for side, step in zip(sides, steps):
+        dy = int(np.clip(2 * step * (vy - ry), 1 - pad, pad - 1))
+        dx = int(np.clip(2 * step * (vx - rx), 1 - pad, pad - 1))
+        y, x = y0 + pad + dy, x0 + pad + dx
+        windows = np.lib.stride_tricks.sliding_window_view(side[y - 1:y + h + 1, x - 1:x + w + 1], (h, w))
+        j = int(np.argmin((np.square(windows - patch) * mask).sum((2, 3))))   # within 1 px
+        dy, dx = dy + j // 3 - 1, dx + j % 3 - 1
+        found.append(side[y0 + pad + dy:y0 + pad + dy + h, x0 + pad + dx:x0 + pad + dx + w])
+        shifts.append((dy, dx))
+    a, b = found
+    if float(np.minimum(np.abs(patch - a) + np.abs(patch - b), 0.5)[outside].mean()) > limit:
+        return None
+    dp, dn = patch - a, patch - b
+    spike = np.maximum(np.maximum(np.minimum(dp, dn), -np.maximum(dp, dn)), 0)
+    spike *= np.abs(a - b) < 0.5 * spike
+    if not (own & (spike > seed)).any():
+        return None
+    return (own & (spike > 0.5 * threshold)).view(np.uint8), shifts
+
+
 def _ring_error(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, labels: np.ndarray, seeded: np.ndarray,
                 x0: int, y0: int, x1: int, y1: int) -> float | None:
     """Mean error of the neighbours in the box x0..x1, y0..y1 outside every seeded candidate (grown
     by 4 px: their blurred rims are no evidence), or None where too little of the box is left."""
-    H, W = labels.shape
-    ax, ay, bx, by = max(0, x0 - 4), max(0, y0 - 4), min(W, x1 + 4), min(H, y1 + 4)
-    grown = cv2.dilate(seeded[labels[ay:by, ax:bx]].view(np.uint8), _SQUARE9)
-    outside = grown[y0 - ay:y1 - ay, x0 - ax:x1 - ax] == 0
+    outside = _outside(labels, seeded, x0, y0, x1, y1)
     area = np.count_nonzero(outside)
     if area < 8:
         return None
@@ -278,13 +339,25 @@ def _mirrored(i: np.ndarray, n: int) -> np.ndarray:
     return np.where(i >= n, 2 * (n - 1) - i, i)
 
 
+def shifted(img: np.ndarray, rows: slice, columns: slice, dy: int, dx: int) -> np.ndarray:
+    """``img[rows, columns]`` of an (H, W) or (H, W, C) frame moved by whole pixels: the crop at
+    rows + dy, columns + dx, mirrored past the edges as BORDER_REFLECT101 mirrors."""
+    H, W = img.shape[:2]
+    return img[np.ix_(_mirrored(np.arange(rows.start + dy, rows.stop + dy), H),
+                      _mirrored(np.arange(columns.start + dx, columns.stop + dx), W))]
+
+
 def dust_mask(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, raw: tuple[np.ndarray, np.ndarray], *,
               steps: tuple[int, int] = (-1, 1), threshold: float = 0.06, reach: int | tuple[int, int] = 32,
-              max_spots: int = 300, further: Callable[[int], np.ndarray | None] | None = None
-              ) -> tuple[np.ndarray, np.ndarray] | None:
+              max_spots: int = 300, further: Callable[[int], np.ndarray | None] | None = None,
+              aligned: list | None = None) -> tuple[np.ndarray, np.ndarray] | None:
     """Where ``cur`` (luma, H x W) holds dirt of this frame alone: two soft masks in [0, 1]
     (specks to fill from the motion-compensated neighbours, and from the neighbours as they
-    are), or None.
+    are), or None. ``aligned``: where given, the specks found against the raw neighbours
+    re-aligned on each speck's surroundings (where the motion failed round it, see
+    :func:`_realigned`) are left out of the masks and appended to it as (rows, columns, soft mask
+    there, the two neighbours' shifts (dy, dx)): to fill from :func:`shifted` crops of the raw
+    neighbours; otherwise they are in the second mask.
 
     ``prev``/``nxt``: the neighbouring frames' luma, motion-compensated onto ``cur``; ``raw``: the
     same two moved only as the whole picture moved. A speck differs from both neighbours in the
@@ -336,6 +409,8 @@ def dust_mask(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, raw: tuple[np.
         return cur[around], blur(far[step][wider])[3:-3, 3:-3]   # the blur's 7 taps: 3 px each side
 
     taken = np.zeros((H, W), bool)
+    near = np.zeros((H, W), np.uint8)   # specks found against neighbours re-aligned on their surroundings
+    patches = []
     moving = np.zeros((H, W), bool)   # spots found to be things in motion: not tested again
     masks = []
     for before, after in ((prev, nxt), raw):
@@ -351,27 +426,56 @@ def dust_mask(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, raw: tuple[np.
             m = max(w, h) + 4
             x0, y0, x1, y1 = max(0, x - m), max(0, y - m), min(W, x + w + m), min(H, y + h + m)
             ring = _ring_error(cur, before, after, labels, seeded, x0, y0, x1, y1)
-            if ring is None or ring > max(3 * noise + 0.02, RING * noise):
-                continue
-            if not strong[k]:
+            limit = max(3 * noise + 0.02, RING * noise) if strong[k] else 2 * noise + 0.01
+            fits = ring is not None and ring <= limit
+            if fits and not strong[k]:
                 box = slice(y0, y1), slice(x0, x1)
-                still = float(np.mean(np.abs(prev[box] - raw[0][box]) + np.abs(nxt[box] - raw[1][box])))
-                if ring > 2 * noise + 0.01 or still > 1.5 * noise:
+                fits = float(np.mean(np.abs(prev[box] - raw[0][box]) + np.abs(nxt[box] - raw[1][box]))) <= 1.5 * noise
+            shifts = None
+            if not fits:
+                # the motion failed round it (first pass): the neighbours re-aligned on its surroundings
+                if masks or area < REALIGN_AREA:
                     continue
+                x0, y0, x1, y1 = max(0, x - AROUND), max(0, y - AROUND), min(W, x + w + AROUND), min(H, y + h + AROUND)
+                box = slice(y0, y1), slice(x0, x1)
+                seed = threshold if strong[k] else (faint if np.isscalar(faint) else faint[box])
+                outside = _outside(labels, seeded, x0, y0, x1, y1)
+                found = None if np.count_nonzero(outside) < 8 else _realigned(
+                    padded, sides, steps, labels[box] == k, outside, x0, y0, reach, p, seed, threshold, limit)
+                if found is None:
+                    continue
+                spot_at, shifts = found
             px, py = max(0, x - 1), max(0, y - 1)
-            spot = cv2.dilate((labels[py:y + h + 1, px:x + w + 1] == k).astype(np.float32), np.ones((3, 3), np.uint8))
+            spot = labels[py:y + h + 1, px:x + w + 1] == k
+            if shifts is not None:   # only what differs from the re-aligned neighbours
+                spot &= spot_at[py - y0:y + h + 1 - y0, px - x0:x + w + 1 - x0] > 0
+            spot = cv2.dilate(spot.astype(np.float32), np.ones((3, 3), np.uint8))
             if _moved(cur[py:y + h + 1, px:x + w + 1], spot, padded, sides, steps, px, py, reach, (H, W), noise,
                       None if further is None else beyond):
                 moving[y:y + h, x:x + w] |= own
-            else:
+            elif shifts is None:
                 hit[y:y + h, x:x + w] |= own
-        if not hit.any():
+            else:
+                near[y0:y1, x0:x1] |= spot_at
+                patches.append((slice(max(0, y0 - 4), min(H, y1 + 4)), slice(max(0, x0 - 4), min(W, x1 + 4)), shifts))
+        if not hit.any() and not patches:
             masks.append(np.zeros((H, W), np.float32))
             continue
-        taken |= cv2.dilate(hit, np.ones((5, 5), np.uint8)) > 0
-        mask = cv2.dilate(hit.astype(np.float32), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
-        masks.append(np.minimum(cv2.GaussianBlur(mask, (0, 0), 1.0) * 1.5, 1.0))
+        taken |= cv2.dilate(hit | near, np.ones((5, 5), np.uint8)) > 0
+        masks.append(_soft(hit) if hit.any() else np.zeros((H, W), np.float32))
+    if near.any():
+        soft = _soft(near)
+        if aligned is None:
+            masks[1] = np.maximum(masks[1], soft)
+        else:
+            aligned.extend((rows, columns, soft[rows, columns], shifts) for rows, columns, shifts in patches)
     return None if not taken.any() else (masks[0], masks[1])
+
+
+def _soft(hit: np.ndarray) -> np.ndarray:
+    """The specks ``hit`` (uint8) as a soft mask: grown by 2 px, blurred by 1 px, saturated."""
+    mask = cv2.dilate(hit.astype(np.float32), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
+    return np.minimum(cv2.GaussianBlur(mask, (0, 0), 1.0) * 1.5, 1.0)
 
 
 WARP_ERROR = 0.012   # what a flow-warped neighbour of a clean frame differs by (luma std, textured film)

@@ -11,7 +11,8 @@ once ``radius`` later frames have arrived:
   neighbouring frames and the frame is mapped onto the smooth curve: pumping goes, fades and
   slow lighting changes (ramps) stay; nothing is smoothed across a cut;
 - dust and dirt: specks in this frame alone, against the motion-compensated previous and next
-  frames, replaced from them (see :func:`oldfilm.ops.restore.dust_mask` for what is kept);
+  frames, replaced from them (where the motion failed round a speck, from the neighbours moved as
+  its surroundings moved; see :func:`oldfilm.ops.restore.dust_mask` for what is kept);
 - grain: a gentle motion-compensated temporal average with the same neighbours (``denoise``);
 - gate weave and shake: the frame is moved from its jittering path onto the smoothed path
   (intended pans and tilts are ramps, kept), borders mirrored: no black edges.
@@ -223,14 +224,20 @@ class Restore(Stage):
                 # the fastest thing looked for crosses the frame in 14 frames either way: on a wide
                 # frame (2.35:1, 640x272) 19 px a frame down, 45 across (one square of 45 made a
                 # speck near the top or bottom edge a thing entering at a speed no shot has)
+                aligned = []
                 masks = ops.dust_mask(y, sides[0][1], sides[1][1], [r[1] for r in raw], steps=tuple(steps),
-                                      reach=(max(4, round(0.07 * h)), max(4, round(0.07 * w))), further=further)
+                                      reach=(max(4, round(0.07 * h)), max(4, round(0.07 * w))), further=further,
+                                      aligned=aligned)
                 if masks is not None:
                     for mask, (before, after) in zip(masks, (sides, raw)):   # compensated, then as they are
                         if not mask.any():   # nothing found in this pass: nothing to fill
                             continue
                         fill = 0.5 * (before[0] + after[0])
                         img = img + (mask[..., None] if img.ndim == 3 else mask) * (fill - img)
+                    # specks where the motion failed: from the neighbours as they are, moved as their surroundings
+                    for rows, columns, mask, shifts in aligned:
+                        fill = 0.5 * sum(ops.shifted(r[0], rows, columns, dy, dx) for r, (dy, dx) in zip(raw, shifts))
+                        img[rows, columns] += (mask[..., None] if img.ndim == 3 else mask) * (fill - img[rows, columns])
                     y = _luma(img)
             sides = [side for side, step in zip(sides, steps) if abs(step) == 1]   # the grain is averaged with these
             if self.denoise:
