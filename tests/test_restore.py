@@ -541,3 +541,11 @@ def test_bad_options_are_one_line(clips):
     assert res.exit_code == 2 and "--denoise" in res.output
     with pytest.raises(ValueError):
         Restore(deinterlace="maybe")
+
+
+def test_the_flow_sees_a_wide_frame_with_as_many_pixels_as_a_4_3_one():
+    from oldfilm.ops.flow import work_dims
+    assert work_dims(480, 640, 320, by_area=True) == work_dims(480, 640, 320) == (240, 320)
+    assert work_dims(272, 640, 320, by_area=True) == (181, 425)    # by the long side 136x320
+    assert work_dims(1080, 1920, 320, by_area=True) == (208, 370)
+    assert work_dims(200, 260, 320, by_area=True) == (200, 260)    # never more than the frame's own

@@ -325,10 +325,12 @@ def to_gray_u8(rgb: torch.Tensor) -> np.ndarray:
     return y.mul(255).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
 
 
-def work_dims(height: int, width: int, size: int) -> tuple[int, int]:
-    """The flow's working size: long side ``size`` (never enlarged), aspect kept."""
-    scale = min(1.0, size / max(height, width))
-    return max(8, round(height * scale)), max(8, round(width * scale))
+def work_dims(height: int, width: int, size: int, by_area: bool = False) -> tuple[int, int]:
+    """The flow's working size (height, width), aspect kept, never enlarged: long side ``size``,
+    or ``by_area``, as many pixels as ``size`` x 3/4 ``size`` (640x480 at 320: 320x240 either way;
+    a wide 640x272 frame 181x425 by area, 136x320 by the long side)."""
+    scale = min(1.0, size * (0.75 / (height * width)) ** 0.5 if by_area else size / max(height, width))
+    return (height, width) if scale == 1 else (max(8, round(height * scale)), max(8, round(width * scale)))
 
 
 def flow_tensor(flow: np.ndarray, device) -> torch.Tensor:

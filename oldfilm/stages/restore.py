@@ -34,7 +34,7 @@ import torch
 from ..errors import OldfilmError
 from ..ops import restore as ops
 from ..ops.color import luma
-from ..ops.flow import DISFlow, remap, resize_flow
+from ..ops.flow import DISFlow, remap, resize_flow, work_dims
 from ..video import ffmpeg
 from . import Frames, Stage
 
@@ -127,9 +127,10 @@ class Restore(Stage):
                 img = ops.fill_scratches(img, y, columns, score)
                 y = _luma(img)
         h, w = y.shape
-        scale = min(1.0, self.work_size / max(h, w))
-        dims = (max(8, round(w * scale)), max(8, round(h * scale)))
-        small = cv2.resize(y, dims, interpolation=cv2.INTER_AREA) if scale < 1 else y
+        # by area: a wide 640x272 frame's flow at 425x181, not 320x136, where thin things in
+        # motion were lost (bench/README.md, session 17)
+        dims = work_dims(h, w, self.work_size, by_area=True)[::-1]   # (width, height) for OpenCV
+        small = cv2.resize(y, dims, interpolation=cv2.INTER_AREA) if dims != (w, h) else y
         frame = _Frame(img, y, np.clip(small * 255 + 0.5, 0, 255).astype(np.uint8), small)
         t = self._count
         prev = self._frames.get(t - 1)
@@ -142,7 +143,7 @@ class Restore(Stage):
             a_prev, b_prev = self._exposure[-1]
             self._exposure.append((a * a_prev, a * b_prev + b))
             fx = frame.to_prev[::4, ::4].reshape(-1, 2)
-            mx, my = np.median(fx, 0) / scale
+            mx, my = np.median(fx, 0) / (dims[0] / w, dims[1] / h)   # in full-size pixels
             px, py = self._path[-1]
             self._path.append((px - mx, py - my))
         self._frames[t] = frame
