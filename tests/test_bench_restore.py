@@ -31,3 +31,9 @@ def test_a_frame_shifted_by_a_known_subpixel_amount_is_registered_back(shift):
 def test_a_black_truth_frame_is_not_moved():
     frame = np.random.default_rng(0).random((1, 60, 80), dtype=np.float32) * 0.05
     assert bench.frame_offsets(frame, np.zeros_like(frame)).tolist() == [[0.0, 0.0]]
+
+
+def test_the_agings_of_a_clip_are_summed_up_as_mean_and_range():
+    rows = [{"dust_removed": 0.84}, {"dust_removed": 0.88}, {"dust_removed": 0.86}]
+    assert bench.spread(rows, "dust_removed", "{:.1%}") == "86.0% (84.0% - 88.0%)"
+    assert bench.spread(rows, "objects_wrecked", "{:.2%}") == "-"   # a clip without moving objects
