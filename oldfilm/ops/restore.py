@@ -159,15 +159,15 @@ def _moved(patch: np.ndarray, mask: np.ndarray, cur: np.ndarray, sides: list[np.
     moving at a steady speed too fast for the flow: found again in the two other frames (``steps``
     frames away: -1 and 1, or 1 and 2 or -1 and -2 at a shot's ends) at ``step * d`` (|dy| <=
     ``reach[0]``, |dx| <= ``reach[1]``; frames aligned on the picture's global motion and padded by
-    the larger reach times the largest step), matching there far better than in place, at places the current frame has since
-    left or not yet reached, or in one frame only where the other's place lies outside the frame
-    (a thing entering or leaving). Dirt has no such counterparts: a chance match in the texture
-    around it is a place that did not change. ``further(step, y0, y1, x0, x1)``: the current
-    frame and the frame ``2 * step`` frames away (aligned as ``sides`` are) at rows y0..y1,
-    columns x0..x1 (mirrored past the edges), or None: a thing found in one frame only is taken
-    for dirt after all where, at twice the motion, that frame holds neither it (a thing keeps
-    moving; a faint speck's chance match in the texture does not) nor anything else that came
-    there (an occluder), that place lying inside the frame."""
+    the larger reach times the largest step), matching there far better than in place, at places
+    the current frame has since left or not yet reached, or in one frame only where the other's
+    place lies outside the frame (a thing entering or leaving). Dirt has no such counterparts: a
+    chance match in the texture around it is a place that did not change.
+    ``further(step, y0, y1, x0, x1)``: the current frame and the frame ``2 * step`` frames away
+    (aligned as ``sides`` are) at rows y0..y1, columns x0..x1 (mirrored past the edges), or None: a
+    thing found in one frame only is taken for dirt after all where, at twice the motion, that
+    frame holds neither it (a thing keeps moving; a faint speck's chance match in the texture does
+    not) nor anything else that came there (an occluder), that place lying inside the frame."""
     h, w = patch.shape
     H, W = size
     pad = max(map(abs, steps)) * max(reach)
@@ -176,8 +176,8 @@ def _moved(patch: np.ndarray, mask: np.ndarray, cur: np.ndarray, sides: list[np.
     dy, dx = (np.arange(-r, r + 1) for r in reach)
     cy, cx = y + h / 2, x + w / 2
     # per side, the motions whose place for the spot lies outside the frame
-    off_a, off_b = ((((cx + s * dx) < 0) | ((cx + s * dx) >= W))[None] | (((cy + s * dy) < 0) | ((cy + s * dy) >= H))[:, None]
-                    for s in steps)
+    off_a, off_b = ((((cx + s * dx) < 0) | ((cx + s * dx) >= W))[None]
+                    | (((cy + s * dy) < 0) | ((cy + s * dy) >= H))[:, None] for s in steps)
     grain = float(mask.sum()) * noise ** 2    # what grain alone makes two aligned frames differ by
     match, changed = max(0.35 * in_place, 2 * grain), max(0.05 * in_place, 3 * grain)
     a, a_changed = _track(patch, mask, cur, sides[0], steps[0], x, y, reach, pad)
