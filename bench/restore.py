@@ -383,6 +383,8 @@ def main() -> None:
     ap.add_argument("--agings", type=int, default=1, help="age each clip this many ways (default 1)")
     ap.add_argument("--sheet", type=Path, default=None, help="write a before | after contact sheet (JPEG) here")
     args = ap.parse_args()
+    if args.agings < 1:
+        ap.error(f"--agings must be 1 or more, not {args.agings}")
     from oldfilm.pipeline import cpu_bf16_supported, cpu_name
     print(f"# {cpu_name()}, bf16 {'yes' if cpu_bf16_supported() else 'no'}, torch {torch.__version__}\n")
     rng = np.random.default_rng(1)
