@@ -1,10 +1,11 @@
 """The restore stage's dust test replayed offline: capture once, then rerun `dust_mask` alone.
 
-    python bench/dust_replay.py capture --data DIR --out CAP [--clips bikes,fast] [--frames 80]
-    python bench/dust_replay.py replay CAP [--clips ...] [--module FILE] [--time FILE]
+    python bench/dust_replay.py capture --data DIR --out CAP [--clips bikes,fast] [--frames 80] [--agings 3]
+    python bench/dust_replay.py replay CAP [--clips ...] [--agings 3] [--module FILE] [--time FILE]
 
 `capture` ages the clips exactly as `bench/restore.py` does with its default `--clips` (same seeds,
-same order), restores each aged clip and its clean truth through the shipped `Pipeline`, and keeps
+same order; ``--agings K`` as its ``--agings K``: aging k of clip NAME is kept as ``NAME~k``),
+restores each aged clip and its clean truth through the shipped `Pipeline`, and keeps
 the inputs of every `dust_mask` call (the frame's luma, its compensated and raw neighbours and the
 frames two away that ``further`` hands on demand: ~5 MB a 640x480 frame, so ~400-700 MB a clip of
 80 frames) with the clip's truth, damage and restored output.
@@ -38,7 +39,7 @@ import restore as bench   # bench/restore.py, beside this file
 ORDER = ("bikes", "bigbuckbunny", "fast", "crossing", "pan")   # bench/restore.py's default --clips
 
 
-def capture(data: Path, out: Path, clips: list[str], frames: int) -> None:
+def capture(data: Path, out: Path, clips: list[str], frames: int, agings: int = 1) -> None:
     from oldfilm.ops import restore as ops
     from oldfilm.stages import restore as stage
     calls: list = []
@@ -83,14 +84,16 @@ def capture(data: Path, out: Path, clips: list[str], frames: int) -> None:
                 truth = bench.read_gray(data / f"{name}.mp4", 640, frames)
             if name not in clips:
                 continue
-            aged, weave, dust = bench.age(truth, seed)
             bench.write_gray(out / f"{name}.truth.mp4", truth)
-            bench.write_gray(out / f"{name}.aged.mp4", aged)
-            restored = run(out / f"{name}.aged.mp4", out / f"{name}.restored.mp4", name)
             run(out / f"{name}.truth.mp4", out / f"{name}.clean.mp4", f"{name}-clean")
             extra = {} if objects is None else {"objects": objects}
-            np.savez(out / f"{name}.npz", truth=bench.decode_gray(out / f"{name}.truth.mp4"), weave=weave, dust=dust,
-                     aged=bench.decode_gray(out / f"{name}.aged.mp4"), restored=restored, **extra)
+            for k in range(agings):   # bench/restore.py's seeds: aging k of clip i is seed i + 100 k
+                kept = name if k == 0 else f"{name}~{k}"
+                aged, weave, dust = bench.age(truth, seed + 100 * k)
+                bench.write_gray(out / f"{kept}.aged.mp4", aged)
+                restored = run(out / f"{kept}.aged.mp4", out / f"{kept}.restored.mp4", kept)
+                np.savez(out / f"{kept}.npz", truth=bench.decode_gray(out / f"{name}.truth.mp4"), weave=weave,
+                         dust=dust, aged=bench.decode_gray(out / f"{kept}.aged.mp4"), restored=restored, **extra)
     finally:
         stage.Restore._emit, ops.dust_mask = emit, mask
 
@@ -140,7 +143,7 @@ def specks(d) -> list[tuple[int, np.ndarray, bool]]:
     return out
 
 
-def replay(cap: Path, name: str, module) -> dict:
+def replay(cap: Path, name: str, module, clean: bool = True) -> dict:
     d = dict(np.load(cap / f"{name}.npz"))
     n, h, w = d["aged"].shape
     masks = np.zeros((n, h, w), np.float32)
@@ -158,6 +161,8 @@ def replay(cap: Path, name: str, module) -> dict:
         inside = bench.shift(d["objects"].astype(np.float32), d["weave"]) > 0.5
         inner = np.stack([cv2.erode(o.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0 for o in inside]) & ~near
         row["objects_masked"] = float((masks > 0.5)[inner].mean())
+    if not clean:
+        return row
     px, change = 0, []
     for c, m in _calls(cap, f"{name}-clean"):
         c = np.asarray(c)
@@ -192,19 +197,22 @@ def main() -> None:
     c.add_argument("--out", type=Path, required=True)
     c.add_argument("--clips", default="bikes,bigbuckbunny,fast,crossing")
     c.add_argument("--frames", type=int, default=80)
+    c.add_argument("--agings", type=int, default=1, help="age each clip this many ways, as bench/restore.py does")
     r = sub.add_parser("replay")
     r.add_argument("cap", type=Path)
     r.add_argument("--clips", default="bikes,bigbuckbunny,fast,crossing")
+    r.add_argument("--agings", type=int, default=1, 
+                   help="also the captured agings 1..K-1 (NAME~k; the clean clip once)")
     r.add_argument("--module", default=None, help="a copy of oldfilm/ops/restore.py to replay instead")
     r.add_argument("--time", default=None, metavar="FILE", help="also time dust_mask against FILE's")
     args = ap.parse_args()
     clips = args.clips.split(",")
     if args.command == "capture":
-        capture(args.data, args.out, clips, args.frames)
+        capture(args.data, args.out, clips, args.frames, args.agings)
         return
     module = load(args.module)
-    for name in clips:
-        row = replay(args.cap, name, module)
+    for name, k in ((name, k) for name in clips for k in range(args.agings)):
+        row = replay(args.cap, name if k == 0 else f"{name}~{k}", module, clean=k == 0)
         if args.time:
             row.update(timed(args.cap, name, module, load(args.time)))
         print(json.dumps({k: float(f"{v:.5g}") if isinstance(v, float) else v for k, v in row.items()}), flush=True)
