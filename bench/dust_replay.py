@@ -201,19 +201,21 @@ def main() -> None:
     r = sub.add_parser("replay")
     r.add_argument("cap", type=Path)
     r.add_argument("--clips", default="bikes,bigbuckbunny,fast,crossing")
-    r.add_argument("--agings", type=int, default=1, 
+    r.add_argument("--agings", type=int, default=1,
                    help="also the captured agings 1..K-1 (NAME~k; the clean clip once)")
     r.add_argument("--module", default=None, help="a copy of oldfilm/ops/restore.py to replay instead")
     r.add_argument("--time", default=None, metavar="FILE", help="also time dust_mask against FILE's")
     args = ap.parse_args()
+    if args.agings < 1:
+        ap.error(f"--agings must be 1 or more, not {args.agings}")
     clips = args.clips.split(",")
     if args.command == "capture":
         capture(args.data, args.out, clips, args.frames, args.agings)
         return
     module = load(args.module)
-    for name, k in ((name, k) for name in clips for k in range(args.agings)):
-        row = replay(args.cap, name if k == 0 else f"{name}~{k}", module, clean=k == 0)
-        if args.time:
+    for name, aging in ((name, k) for name in clips for k in range(args.agings)):
+        row = replay(args.cap, name if aging == 0 else f"{name}~{aging}", module, clean=aging == 0)
+        if args.time and aging == 0:   # the same calls' cost whatever the aging
             row.update(timed(args.cap, name, module, load(args.time)))
         print(json.dumps({k: float(f"{v:.5g}") if isinstance(v, float) else v for k, v in row.items()}), flush=True)
 
