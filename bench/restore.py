@@ -214,7 +214,8 @@ def frame_offsets(frames: np.ndarray, truth: np.ndarray) -> np.ndarray:
     blurred over 5 px: insensitive to gain and offset). Phase correlation alone weighs every
     frequency alike, so the grain pulls it: up to 0.4 px off on bikes against 0.13 px for the
     refined figure (frames shifted by known amounts, grain and dust on them). A black truth
-    frame (the end of a fade) is not moved."""
+    frame (the end of a fade) is not moved; where ECC does not converge (a nearly black one), the
+    phase correlation's shift stands."""
     win = cv2.createHanningWindow(truth.shape[:0:-1], cv2.CV_32F)
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 100, 1e-5)
     out = np.zeros((len(frames), 2))
@@ -222,8 +223,11 @@ def frame_offsets(frames: np.ndarray, truth: np.ndarray) -> np.ndarray:
         if t.std() < 1e-3:   # a black frame: nothing to register it on
             continue
         warp = np.float32([[1, 0, 0], [0, 1, 0]])
-        warp[:, 2] = cv2.phaseCorrelate(t, f, win)[0]
-        out[i] = cv2.findTransformECC(t, f, warp, cv2.MOTION_TRANSLATION, criteria, None, 5)[1][:, 2]
+        warp[:, 2] = out[i] = cv2.phaseCorrelate(t, f, win)[0]
+        try:
+            out[i] = cv2.findTransformECC(t, f, warp, cv2.MOTION_TRANSLATION, criteria, None, 5)[1][:, 2]
+        except cv2.error:   # "Iterations do not converge": nothing but grain to register on
+            pass
     return out
 
 
