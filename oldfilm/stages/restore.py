@@ -68,7 +68,7 @@ class Restore(Stage):
 
     def __init__(self, *, deflicker: bool = True, dust: bool = True, scratches: bool = True,
                  denoise: float = 0.4, deshake: bool = True, deinterlace: str = "auto",
-                 radius: int = 6, work_size: int = 320, preset: str = "ultrafast"):
+                 radius: int = 6, work_size: int = 400, preset: str = "ultrafast"):
         if deinterlace not in DEINTERLACE:
             raise ValueError(f"deinterlace must be one of {DEINTERLACE}, not {deinterlace!r}")
         if not 0 <= denoise <= 1:
@@ -127,8 +127,10 @@ class Restore(Stage):
                 img = ops.fill_scratches(img, y, columns, score)
                 y = _luma(img)
         h, w = y.shape
-        # by area: a wide 640x272 frame's flow at 425x181, not 320x136, where thin things in
-        # motion were lost (bench/README.md, session 17)
+        # by area: a wide 640x272 frame's flow at 531x226 (at 320 by the long side it was 320x136,
+        # where thin things in motion were lost), a 640x480 one's at 400x300; at 400 rather than
+        # 320 the compensated neighbours are closer: more of the grain averaged away, fewer moving
+        # objects' pieces taken for dirt (bench/README.md, sessions 17 and 18)
         dims = work_dims(h, w, self.work_size, by_area=True)[::-1]   # (width, height) for OpenCV
         small = cv2.resize(y, dims, interpolation=cv2.INTER_AREA) if dims != (w, h) else y
         frame = _Frame(img, y, np.clip(small * 255 + 0.5, 0, 255).astype(np.uint8), small)
