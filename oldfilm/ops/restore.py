@@ -353,7 +353,8 @@ def dust_mask(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, raw: tuple[np.
               aligned: list | None = None) -> tuple[np.ndarray, np.ndarray] | None:
     """Where ``cur`` (luma, H x W) holds dirt of this frame alone: two soft masks in [0, 1]
     (specks to fill from the motion-compensated neighbours, and from the neighbours as they
-    are), or None. ``aligned``: where given, the specks found against the raw neighbours
+    are: also a speck found against the compensated pair that the raw pair fits better round,
+    where its size dragged the flow), or None. ``aligned``: where given, the specks found against the raw neighbours
     re-aligned on each speck's surroundings (where the motion failed round it, see
     :func:`_realigned`) are left out of the masks and appended to it as (rows, columns, soft mask
     there, the two neighbours' shifts (dy, dx)): to fill from :func:`shifted` crops of the raw
@@ -412,6 +413,7 @@ def dust_mask(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, raw: tuple[np.
     near = np.zeros((H, W), np.uint8)   # specks found against neighbours re-aligned on their surroundings
     patches = []
     moving = np.zeros((H, W), bool)   # spots found to be things in motion: not tested again
+    swapped = np.zeros((H, W), np.uint8)   # first-pass specks the raw pair fits better round: filled from it
     masks = []
     for before, after in ((prev, nxt), raw):
         labels, stats, seeded, strong = _spikes(cur, before, after, threshold, faint)
@@ -454,14 +456,22 @@ def dust_mask(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, raw: tuple[np.
                       None if further is None else beyond):
                 moving[y:y + h, x:x + w] |= own
             elif shifts is None:
-                hit[y:y + h, x:x + w] |= own
+                # a large speck drags the flow round it: the compensated pair then carries that
+                # warp, which a fill from it would leave; the raw pair fitting its ring better does not
+                raw_ring = None if masks else _ring_error(cur, raw[0], raw[1], labels, seeded, x0, y0, x1, y1)
+                if raw_ring is not None and ring is not None and raw_ring < ring:
+                    swapped[y:y + h, x:x + w] |= own
+                else:
+                    hit[y:y + h, x:x + w] |= own
             else:
                 near[y0:y1, x0:x1] |= spot_at
                 patches.append((slice(max(0, y0 - 4), min(H, y1 + 4)), slice(max(0, x0 - 4), min(W, x1 + 4)), shifts))
-        if not hit.any() and not patches:
+        if masks:
+            hit |= swapped
+        if not hit.any() and not patches and not swapped.any():
             masks.append(np.zeros((H, W), np.float32))
             continue
-        taken |= cv2.dilate(hit | near, np.ones((5, 5), np.uint8)) > 0
+        taken |= cv2.dilate(hit | near | swapped, np.ones((5, 5), np.uint8)) > 0
         masks.append(_soft(hit) if hit.any() else np.zeros((H, W), np.float32))
     if near.any():
         soft = _soft(near)
