@@ -354,11 +354,11 @@ def dust_mask(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, raw: tuple[np.
     """Where ``cur`` (luma, H x W) holds dirt of this frame alone: two soft masks in [0, 1]
     (specks to fill from the motion-compensated neighbours, and from the neighbours as they
     are: also a speck found against the compensated pair that the raw pair fits better round,
-    where its size dragged the flow), or None. ``aligned``: where given, the specks found against the raw neighbours
-    re-aligned on each speck's surroundings (where the motion failed round it, see
-    :func:`_realigned`) are left out of the masks and appended to it as (rows, columns, soft mask
-    there, the two neighbours' shifts (dy, dx)): to fill from :func:`shifted` crops of the raw
-    neighbours; otherwise they are in the second mask.
+    where its size dragged the flow), or None. ``aligned``: where given, the specks found
+    against the raw neighbours re-aligned on each speck's surroundings (where the motion failed
+    round it, see :func:`_realigned`) are left out of the masks and appended to it as (rows,
+    columns, soft mask there, the two neighbours' shifts (dy, dx)): to fill from :func:`shifted`
+    crops of the raw neighbours; otherwise they are in the second mask.
 
     ``prev``/``nxt``: the neighbouring frames' luma, motion-compensated onto ``cur``; ``raw``: the
     same two moved only as the whole picture moved. A speck differs from both neighbours in the
