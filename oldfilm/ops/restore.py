@@ -459,7 +459,7 @@ def dust_mask(cur: np.ndarray, prev: np.ndarray, nxt: np.ndarray, raw: tuple[np.
                 # a large speck drags the flow round it: the compensated pair then carries that
                 # warp, which a fill from it would leave; the raw pair fitting its ring better does not
                 raw_ring = None if masks else _ring_error(cur, raw[0], raw[1], labels, seeded, x0, y0, x1, y1)
-                if raw_ring is not None and ring is not None and raw_ring < ring:
+                if raw_ring is not None and raw_ring < ring:   # (kept without re-alignment: its ring fitted)
                     swapped[y:y + h, x:x + w] |= own
                 else:
                     hit[y:y + h, x:x + w] |= own
