@@ -98,6 +98,26 @@ def local_fit(values: np.ndarray, at: int, sigma: float, degree: int = 1, centre
     return value.reshape(values.shape[1:])
 
 
+def jitter(values: np.ndarray) -> np.ndarray:
+    """Per column of ``values`` (T, ...), the spread of a frame-to-frame jitter about a smooth
+    curve: the median absolute second difference (a straight line's is 0, one frame's bend
+    moves the median little) as the std of independent noise (1.4826 / sqrt 6 of it)."""
+    values = np.asarray(values, np.float64)
+    if len(values) < 3:
+        return np.zeros(values.shape[1:])
+    return 1.4826 / np.sqrt(6) * np.median(np.abs(np.diff(values, 2, axis=0)), 0)
+
+
+def where_agreeing(narrow: np.ndarray, wide: np.ndarray, jitter: np.ndarray) -> np.ndarray:
+    """``wide`` (a fit over more frames) where it is within the narrow fit's own error of
+    ``narrow``, sliding back to ``narrow`` as they part (a bend the wide fit cannot follow): the
+    narrow fit (a line over 13 frames, Gaussian sigma 3: ~10 frames' worth) is off by ~jitter /
+    sqrt 10, the two differ by noise alone by about two thirds of that."""
+    err = np.maximum(jitter / np.sqrt(10), 1e-9)
+    w = np.exp(-0.5 * ((wide - narrow) / (2 * err)) ** 2)
+    return narrow + w * (wide - narrow)
+
+
 # a candidate speck is seeded at 4 noise levels; a fainter one, seeded between 3.5 and 4, is kept
 # only where the neighbours match the frame closely around it (ring error under 2 noise levels +
 # 0.01, not the ring test's limit) and the picture there moves as a whole (its compensated

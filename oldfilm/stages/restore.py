@@ -5,11 +5,12 @@ scratches are taken out (a thin line down most of the frame, at nearly the same 
 frame before) and DIS flow to the previous frame is computed at a small working size. From the
 flows come, per frame, the exposure relative to the previous frame (gain and offset fitted on
 the pixels the motion matches) and the global motion (the median flow). A frame leaves the stage
-once ``radius`` later frames have arrived:
+once ``max(radius, flicker_radius)`` later frames have arrived:
 
-- exposure flicker: the chained exposures are smoothed by a local linear fit over the shot's
-  neighbouring frames and the frame is mapped onto the smooth curve: pumping goes, fades and
-  slow lighting changes (ramps) stay; nothing is smoothed across a cut;
+- exposure flicker: the chained exposures are smoothed by a local quadratic fit over the shot's
+  ``2 * flicker_radius + 1`` nearest frames and the frame is mapped onto the smooth curve: pumping
+  goes, fades and slow lighting changes (ramps, and a fade's start and end) stay; nothing is
+  smoothed across a cut;
 - dust and dirt: specks in this frame alone, against the motion-compensated previous and next
   frames, replaced from them (where the motion failed round a speck, from the neighbours moved as
   its surroundings moved; see :func:`oldfilm.ops.restore.dust_mask` for what is kept);
@@ -68,13 +69,18 @@ class Restore(Stage):
 
     def __init__(self, *, deflicker: bool = True, dust: bool = True, scratches: bool = True,
                  denoise: float = 0.4, deshake: bool = True, deinterlace: str = "auto",
-                 radius: int = 6, work_size: int = 400, preset: str = "ultrafast"):
+                 radius: int = 6, flicker_radius: int = 12, work_size: int = 400, preset: str = "ultrafast"):
         if deinterlace not in DEINTERLACE:
             raise ValueError(f"deinterlace must be one of {DEINTERLACE}, not {deinterlace!r}")
         if not 0 <= denoise <= 1:
             raise ValueError(f"denoise strength must be in [0, 1], not {denoise}")
         self.deflicker, self.dust, self.scratches, self.denoise = deflicker, dust, scratches, denoise
         self.deshake, self.deinterlace, self.radius, self.work_size = deshake, deinterlace, radius, work_size
+        # the exposure's smooth curve looks twice as far as the path's: the flicker is independent
+        # from frame to frame, so the curve's error falls with the frames it is fitted on (over 13
+        # frames the restored clip's level stayed ~1% off the truth's; bench/README.md, session 19)
+        self.flicker_radius = flicker_radius if deflicker else 0
+        self._hold = max(radius, self.flicker_radius)   # frames a frame waits for
         self.flow = DISFlow(preset)
         self._device = torch.device("cpu")
         self._pool: ThreadPoolExecutor | None = None   # emits frames while the next batch arrives
@@ -83,13 +89,13 @@ class Restore(Stage):
 
     @property
     def warmup(self) -> int:
-        """A frame's repairs look at the 2 * radius + 1 frames of its shot nearest it (and the
-        scratches at the frame before)."""
-        return 2 * self.radius + 2
+        """A frame's repairs look at the 2 * max(radius, flicker_radius) + 1 frames of its shot
+        nearest it (and the scratches at the frame before)."""
+        return 2 * self._hold + 2
 
     @property
     def lookahead(self) -> int:
-        return 2 * self.radius
+        return 2 * self._hold
 
     def decode_filters(self, info) -> list[tuple[str, dict]]:
         interlaced = info.field_order in ("tff", "bff")
@@ -152,11 +158,12 @@ class Restore(Stage):
         self._count += 1
 
     # -- departure -------------------------------------------------------------------------
-    def _smooth(self, track: list, t: int, sigma: float, degree: int, count: int) -> np.ndarray:
+    @staticmethod
+    def _smooth(track: list, t: int, radius: int, sigma: float, degree: int, count: int) -> np.ndarray:
         """``track``'s value at frame t on its smooth curve: a local fit over the 2 * radius + 1
         frames of the shot nearest t among its first ``count`` (shifted inwards at its ends)."""
-        n = 2 * self.radius + 1
-        start = min(max(0, t - self.radius), max(0, count - n))
+        n = 2 * radius + 1
+        start = min(max(0, t - radius), max(0, count - n))
         values = np.array(track[start:start + n])
         return ops.local_fit(values, t - start, sigma, degree, centre=(len(values) - 1) / 2)
 
@@ -168,7 +175,16 @@ class Restore(Stage):
         # the gain itself is smoothed, not its log: a fade (to or from black) is a straight line
         # in it, and a straight line is what the local fit keeps
         a, b = self._exposure[t]
-        smooth_a, smooth_b = self._smooth(self._exposure, t, self.radius / 2, 1, count)
+        smooth = self._smooth(self._exposure, t, self.radius, self.radius / 2, 1, count)
+        r = self.flicker_radius
+        if r > self.radius:
+            # the wider fit where it agrees with the narrow one: on a steady shot it halves the
+            # level's error, where a fade starts or ends (a bend in 25 frames) it cuts into the bend
+            wide = self._smooth(self._exposure, t, r, 0.75 * r, 2, count)
+            # the jitter measured over ~100 frames (over 25 it is itself ~30% off)
+            lo, hi = max(0, t - 4 * r), min(count, t + 4 * r + 1)
+            smooth = ops.where_agreeing(smooth, wide, ops.jitter(np.array(self._exposure[lo:hi])))
+        smooth_a, smooth_b = smooth
         gain = float(smooth_a / max(a, 1e-6))
         return gain, float(smooth_b - gain * b)
 
@@ -248,7 +264,7 @@ class Restore(Stage):
         if self.deshake and count > 1:
             # weave is jitter from frame to frame; a camera's pans, tilts and their starts and
             # stops are smooth (degree 2 keeps accelerations, which a line would cut into)
-            smooth = self._smooth(self._path, t, self.radius, 2, count)
+            smooth = self._smooth(self._path, t, self.radius, self.radius, 2, count)
             dx, dy = np.array(self._path[t]) - smooth
             img = ops.translate(img, float(dx), float(dy))
         self._frames.pop(t - 2, None)   # no frame still to go needs it
@@ -281,7 +297,7 @@ class Restore(Stage):
             self._receive(rgb[i])
             # the first frames of a shot wait for a full window: their smooth curve is a fit over
             # the same number of frames as in mid-shot, not extrapolated from a few
-            while self._done + self.radius < self._count and self._count > 2 * self.radius:
+            while self._done + self._hold < self._count and self._count > 2 * self._hold:
                 self._pending.append(self._pool.submit(self._emit, self._done, self._count))
                 self._done += 1
         return self._out(outs)
