@@ -123,7 +123,9 @@ class Restore(Stage):
         if self._channels is None:
             chroma = (rgb - rgb.mean(0, keepdim=True)).abs().max()
             self._channels = 1 if chroma < 2 / 255 else 3
-        img = rgb[0].numpy() if self._channels == 1 else np.ascontiguousarray(rgb.permute(1, 2, 0).numpy())
+        # a copy, not a view: a view of one channel would keep the whole batch of three alive as
+        # long as the frame is held (25 frames at a shot's start)
+        img = rgb[0].numpy().copy() if self._channels == 1 else np.ascontiguousarray(rgb.permute(1, 2, 0).numpy())
         y = _luma(img)
         if self.scratches:
             score, frac = ops.scratch_profile(y)
