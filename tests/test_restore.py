@@ -262,7 +262,8 @@ def test_a_steady_shot_is_held_at_one_level():
     for seed in range(4):
         clean = backdrop(60, h=96, w=128, seed=seed)
         gains = (1 + np.random.default_rng(10 + seed).normal(0, 0.08, 60)).astype(np.float32)
-        out = restore(np.clip(clean * gains[:, None, None], 0, 1), dust=False, denoise=0, deshake=False, scratches=False)
+        out = restore(np.clip(clean * gains[:, None, None], 0, 1),
+                      dust=False, denoise=0, deshake=False, scratches=False)
         level = out.mean((1, 2)) / clean.mean((1, 2))
         wobble.append(level.std())
     assert np.mean(wobble) < 0.3 * 0.08

@@ -7,6 +7,7 @@ less than the encode. Motion comes from :mod:`oldfilm.ops.flow`.
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable
 
@@ -81,21 +82,35 @@ def local_fit(values: np.ndarray, at: int, sigma: float, degree: int = 1, centre
     near the ends of a shot (weights centred on the window's middle, as many frames as in
     mid-shot) a trend the frames do not show is not extrapolated from jitter."""
     values = np.asarray(values, np.float64)
-    t = np.arange(len(values), dtype=np.float64)
-    w = np.exp(-0.5 * ((t - (at if centre is None else centre)) / sigma) ** 2)
-    t -= at
     flat = values.reshape(len(values), -1)
-    value = (w[:, None] * flat).sum(0) / w.sum()
-    for d in range(1, min(degree, len(values) - 2) + 1):
-        X = np.stack([t ** k for k in range(d + 1)], 1)
-        inv = np.linalg.inv(X.T @ (w[:, None] * X) + 1e-9 * np.eye(d + 1))
-        coef = inv @ (X.T @ (w[:, None] * flat))
+    w, fits = _fit_geometry(len(values), at, at if centre is None else centre, sigma, degree)
+    value = w @ flat / w.sum()
+    for X, solve, spread, dof in fits:
+        coef = solve @ flat
         res = flat - X @ coef
-        noise = (w[:, None] * res ** 2).sum(0) / max(w.sum() * (1 - (d + 1) / len(values)), 1e-9)
-        var = (inv @ (X.T @ ((w ** 2)[:, None] * X)) @ inv)[d, d] * noise
-        keep = coef[d] ** 2 / (coef[d] ** 2 + var + 1e-12)
+        noise = w @ res ** 2 / dof
+        var = spread * noise
+        keep = coef[-1] ** 2 / (coef[-1] ** 2 + var + 1e-12)
         value = value + keep * (coef[0] - value)
     return value.reshape(values.shape[1:])
+
+
+@functools.lru_cache(maxsize=64)
+def _fit_geometry(n: int, at: int, centre: float, sigma: float, degree: int):
+    """What :func:`local_fit` needs of a window that does not depend on its values: the weights
+    and, per degree d, the design X, the weighted least-squares solve (coefficients = solve @
+    values), the top coefficient's variance per unit of noise and the residuals' degrees of
+    freedom. A shot's windows have a few shapes: each is worked out once."""
+    t = np.arange(n, dtype=np.float64)
+    w = np.exp(-0.5 * ((t - centre) / sigma) ** 2)
+    t -= at
+    fits = []
+    for d in range(1, min(degree, n - 2) + 1):
+        X = np.stack([t ** k for k in range(d + 1)], 1)
+        inv = np.linalg.inv(X.T @ (w[:, None] * X) + 1e-9 * np.eye(d + 1))
+        spread = (inv @ (X.T @ ((w ** 2)[:, None] * X)) @ inv)[d, d]
+        fits.append((X, inv @ (X.T * w), spread, max(w.sum() * (1 - (d + 1) / n), 1e-9)))
+    return w, fits
 
 
 def jitter(values: np.ndarray) -> np.ndarray:
