@@ -516,6 +516,18 @@ def test_stage_protocol_holds_frames_back_and_flushes():
     assert stage.warmup > 2 * 3 and stage.lookahead == 2 * 3
 
 
+def test_a_held_black_and_white_frame_does_not_keep_its_batch_alive():
+    # a view of one channel kept the batch's whole float RGB tensor (3 channels x the batch) alive
+    # as long as any frame of it waited: 1080p gray peaked 2.41 GB, 2.10 GB with copies
+    from oldfilm.stages import Frames
+    stage = Restore()
+    x = torch.rand(5, 1, 32, 40).expand(-1, 3, -1, -1).contiguous()
+    assert stage.process(Frames(x, x)) is None   # all five held (a shot's first frames wait)
+    held = [f.img for f in stage._frames.values()]
+    assert len(held) == 5 and not any(np.shares_memory(img, x.numpy()) for img in held)
+    stage.flush()
+
+
 def test_a_frames_repair_is_the_same_however_late_the_worker_runs(monkeypatch):
     rng = np.random.default_rng(3)
     clip = backdrop(40, speed=1.5) * (1 + rng.normal(0, 0.08, 40)).astype(np.float32)[:, None, None]
