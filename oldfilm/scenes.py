@@ -10,10 +10,10 @@ light switched on or a fade is not a cut (within a shot 1 - correlation stays un
 with fast motion; at a cut it is ~1). Where the structure changes that much (``sure``) and
 ``ratio`` times its recent average (content that changes all the time, a swarm, snow, is no cut
 at every frame), the mean difference need not be ``ratio`` times its own: amid fast motion that
-average is high, and a cut out of it was missed (bikes.mp4's cut at frame 76, out of a taxi crossing close to the camera, on one aging of
-bench/restore.py: its ratio 2.0; the restore stage then carried its path across the cut and
-moved the next frames by up to 6 px). Temporal stages reset at cuts, so no colour bleeds from one
-shot into the next.
+average is high, and a cut out of it was missed (bikes.mp4's cut at frame 76, out of a taxi
+crossing close to the camera, on one aging of bench/restore.py: its ratio 2.0; the restore stage
+then carried its path across the cut and moved the next frames by up to 6 px). Temporal stages
+reset at cuts, so no colour bleeds from one shot into the next.
 """
 from __future__ import annotations
 
