@@ -598,6 +598,8 @@ def test_bad_options_are_one_line(clips):
     assert res.exit_code == 2 and "--denoise" in res.output
     with pytest.raises(ValueError):
         Restore(deinterlace="maybe")
+    with pytest.raises(ValueError, match="flicker_radius"):
+        Restore(flicker_radius=-1)
 
 
 def test_the_flow_sees_a_wide_frame_with_as_many_pixels_as_a_4_3_one():

@@ -74,6 +74,9 @@ class Restore(Stage):
             raise ValueError(f"deinterlace must be one of {DEINTERLACE}, not {deinterlace!r}")
         if not 0 <= denoise <= 1:
             raise ValueError(f"denoise strength must be in [0, 1], not {denoise}")
+        if radius < 1 or flicker_radius < 0:
+            raise ValueError(f"radius must be 1 or more and flicker_radius 0 or more, "
+                             f"not {radius} and {flicker_radius}")
         self.deflicker, self.dust, self.scratches, self.denoise = deflicker, dust, scratches, denoise
         self.deshake, self.deinterlace, self.radius, self.work_size = deshake, deinterlace, radius, work_size
         # the exposure's smooth curve looks twice as far as the path's: the flicker is independent
