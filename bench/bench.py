@@ -11,7 +11,7 @@ encode, audio copy), (c) oldfilm colorize with the default model, per frame (--n
 (d') every+stabilize: the network on every frame then the stabilizer (kind "every+stabilize"),
 (d'') colorize+keyframes: ``colorize --keyframes`` with the colour test pattern's first frame as the
 shot's keyframe (issue 11: at least as fast as plain colorize), (e) the built-in cartoon stylizer alone
-(shinkai style). Plus the memory check: (b) and (d) on a
+(shinkai style), (f) ``restore``: `oldfilm restore` with the defaults. Plus the memory check: (b) and (d) on a
 clip 10x longer must peak within 10% of the short clip.
 """
 from __future__ import annotations
@@ -67,6 +67,9 @@ def child(kind: str, src: str, dst: str, batch: int, precision: str, model: str 
         elif kind == "stylizer":
             from oldfilm.stages.cartoonize import Cartoonize
             stages = [Cartoonize("shinkai")]
+        elif kind == "restore":   # `oldfilm restore` with the defaults
+            from oldfilm import commands
+            stages = commands.recipe("restore")
         else:
             # colorize: the network on every frame, no stabilizer; colorize+stabilize: as shipped;
             # every+stabilize: the network on every frame, then the stabilizer (the shipped chain until 0.2);
